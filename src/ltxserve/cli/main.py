@@ -1,0 +1,137 @@
+"""The `ltxserve` command."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from ..errors import InvalidRequest
+from ..request import decode_image, load_image, parse_request
+
+app = typer.Typer(help="ltxserve: LTX-2 fast text/image-to-video with synchronized audio.", no_args_is_help=True)
+console = Console(stderr=True)
+
+
+@app.callback()
+def _root() -> None:
+    """Keeps `generate` a named subcommand; the server's commands join it."""
+
+_STAGE_LABELS = {
+    "encode_prompt": "Encoding the prompt",
+    "stage1": "Denoising at half size",
+    "upsample": "Upsampling latents x2",
+    "stage2": "Refining at full size",
+    "decode_audio": "Decoding audio",
+    "decode_video": "Decoding and encoding video",
+}
+
+
+def _quiet_libraries() -> None:
+    """diffusers and transformers print loading bars and notes that mean nothing to a user here."""
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    diffusers_logging.set_verbosity_error()
+    diffusers_logging.disable_progress_bar()
+    transformers_logging.set_verbosity_error()
+    transformers_logging.disable_progress_bar()
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def _settings(**overrides):
+    from ..config import Settings
+
+    return Settings(**{key: value for key, value in overrides.items() if value is not None})
+
+
+@app.command()
+def generate(
+    prompt: Annotated[str, typer.Argument(help="What the clip shows (and sounds like)")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="MP4 file to write")] = Path("clip.mp4"),
+    duration: Annotated[int, typer.Option(help="Seconds: 6, 8 or 10")] = 8,
+    resolution: Annotated[str, typer.Option(help="1080p, 2k or 4k")] = "2k",
+    aspect_ratio: Annotated[str, typer.Option(help="16:9, 9:16 or 1:1")] = "16:9",
+    fps: Annotated[int, typer.Option(help="25 or 50")] = 25,
+    seed: Annotated[Optional[int], typer.Option(help="Fixed seed for a repeatable clip")] = None,
+    image: Annotated[Optional[str], typer.Option(help="First frame: a file path or an http(s) URL")] = None,
+    audio: Annotated[bool, typer.Option("--audio/--no-audio", help="Add an audio track")] = True,
+    model: Annotated[Optional[str], typer.Option(help="'tiny' or a directory of LTX-2 weights")] = None,
+) -> None:
+    """Generate one clip and write it as an MP4 (H.264 + AAC)."""
+    from ..engine import Engine
+    from ..net.safe_fetch import SafeFetcher
+
+    settings = _settings(model=model)
+    local_image = image is not None and "://" not in image
+    body = {
+        "prompt": prompt,
+        "duration": duration,
+        "resolution": resolution,
+        "aspect_ratio": aspect_ratio,
+        "fps": fps,
+        "generate_audio": audio,
+        "seed": seed,
+        "image": None if local_image else image,
+    }
+    try:
+        request = parse_request({key: value for key, value in body.items() if value is not None})
+        picture = None
+        if local_image:
+            picture = decode_image(Path(image).read_bytes(), settings.image_max_pixels)
+        elif request.image is not None:
+            fetcher = SafeFetcher(
+                max_bytes=settings.image_max_bytes,
+                timeout_s=settings.fetch_timeout_s,
+                allow_loopback=settings.allow_loopback_urls,
+            )
+            picture = load_image(request.image, fetcher, settings.image_max_pixels)
+    except InvalidRequest as exc:
+        console.print(f"[red]{exc.message}[/red]")
+        raise typer.Exit(2) from None
+    except OSError as exc:
+        console.print(f"[red]Cannot read the image: {exc}[/red]")
+        raise typer.Exit(2) from None
+
+    _quiet_libraries()
+    spec = request.to_spec(picture)
+    started = time.perf_counter()
+    with console.status(f"Loading model {settings.model!r}"):
+        engine = Engine.load(
+            settings.model,
+            cache_dir=settings.models_dir,
+            device=settings.device,
+            dtype=settings.dtype,
+            cpu_offload=settings.cpu_offload,
+            settings=settings.engine,
+        )
+    loaded = time.perf_counter()
+
+    columns = (TextColumn("{task.description:<30}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=False) as bar:
+        task = bar.add_task("Starting", total=1)
+
+        def on_progress(event) -> None:
+            label = _STAGE_LABELS.get(event.stage, event.stage)
+            bar.update(task, description=label, completed=event.step, total=event.total)
+
+        result = engine.generate(spec, output, progress=on_progress)
+    done = time.perf_counter()
+    audio_note = f", AAC {result.audio_sample_rate} Hz" if result.audio_sample_rate else ", no audio"
+    console.print(
+        f"Wrote {output} — {result.width}x{result.height}, {result.num_frames} frames at {result.fps} fps "
+        f"({result.duration:g} s){audio_note}, seed {result.seed}. "
+        f"Model load {loaded - started:.1f} s, generation {done - loaded:.1f} s."
+    )
+
+
+def main() -> None:
+    # No hub access is needed or wanted: real weights are read from a local directory.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    app()

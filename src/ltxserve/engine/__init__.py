@@ -1,0 +1,15 @@
+"""Video generation: LTX-2's fast path from a RenderSpec to an MP4 file."""
+
+from .engine import Engine, EngineSettings, GenerationResult
+from .mux import EncodeSettings
+from .spec import Progress, ProgressFn, RenderSpec
+
+__all__ = [
+    "EncodeSettings",
+    "Engine",
+    "EngineSettings",
+    "GenerationResult",
+    "Progress",
+    "ProgressFn",
+    "RenderSpec",
+]

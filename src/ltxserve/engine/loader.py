@@ -1,0 +1,118 @@
+"""One loader for both model sources: the built-in tiny model and a directory of real LTX-2 weights.
+
+The directory is in diffusers layout (`model_index.json`, `transformer/`, `vae/`, `audio_vae/`,
+`vocoder/`, `connectors/`, `text_encoder/`, `tokenizer/`, `scheduler/`) plus a `latent_upsampler/`
+folder holding the x2 spatial upsampler. The tiny model is written in that same layout on first use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .profile import ModelProfile
+from .tiny import ensure_tiny_model
+
+TINY = "tiny"
+
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+class ModelNotFound(FileNotFoundError):
+    pass
+
+
+@dataclass
+class LoadedModel:
+    """The pipelines of the fast path, sharing one set of modules."""
+
+    text_to_video: Any  # diffusers.LTX2Pipeline
+    image_to_video: Any  # diffusers.LTX2ImageToVideoPipeline
+    upsample: Any  # diffusers.LTX2LatentUpsamplePipeline
+    profile: ModelProfile
+    source: Path
+    device: torch.device
+    dtype: torch.dtype
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
+    if name == "auto":
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    try:
+        return _DTYPES[name]
+    except KeyError:
+        raise ValueError(f"unknown dtype {name!r}; use one of auto, {', '.join(_DTYPES)}") from None
+
+
+def resolve_source(model: str, cache_dir: Path) -> Path:
+    if model == TINY:
+        return ensure_tiny_model(cache_dir)
+    path = Path(model).expanduser()
+    if not (path / "model_index.json").is_file():
+        raise ModelNotFound(
+            f"{path} is not an LTX-2 weights directory in diffusers layout (no model_index.json); "
+            f"pass '{TINY}' or a directory holding the weights"
+        )
+    if not (path / "latent_upsampler" / "config.json").is_file():
+        raise ModelNotFound(f"{path} has no latent_upsampler/ folder: the fast path needs the x2 spatial upsampler")
+    return path
+
+
+def load_model(
+    model: str = TINY,
+    *,
+    cache_dir: Path,
+    device: str = "auto",
+    dtype: str = "auto",
+    cpu_offload: bool = False,
+) -> LoadedModel:
+    from diffusers import (
+        FlowMatchEulerDiscreteScheduler,
+        LTX2ImageToVideoPipeline,
+        LTX2LatentUpsamplePipeline,
+        LTX2Pipeline,
+    )
+    from diffusers.pipelines.ltx2 import LTX2LatentUpsamplerModel
+
+    source = resolve_source(model, cache_dir)
+    torch_device = resolve_device(device)
+    torch_dtype = resolve_dtype(dtype, torch_device)
+
+    t2v = LTX2Pipeline.from_pretrained(source, dtype=torch_dtype, local_files_only=True)
+    upsampler = LTX2LatentUpsamplerModel.from_pretrained(
+        source / "latent_upsampler", dtype=torch_dtype, local_files_only=True
+    )
+    # The distilled sigmas are used exactly as trained: no resolution-dependent shift on top of them.
+    t2v.scheduler = FlowMatchEulerDiscreteScheduler.from_config(
+        t2v.scheduler.config, use_dynamic_shifting=False, shift=1.0, shift_terminal=None
+    )
+    if cpu_offload:
+        t2v.enable_model_cpu_offload(device=torch_device)
+    else:
+        t2v.to(torch_device)
+    upsampler.to(torch_device)
+    for pipe in (t2v,):
+        pipe.set_progress_bar_config(disable=True)
+
+    i2v = LTX2ImageToVideoPipeline.from_pipe(t2v)
+    i2v.set_progress_bar_config(disable=True)
+    upsample = LTX2LatentUpsamplePipeline(vae=t2v.vae, latent_upsampler=upsampler)
+    upsample.set_progress_bar_config(disable=True)
+    return LoadedModel(
+        text_to_video=t2v,
+        image_to_video=i2v,
+        upsample=upsample,
+        profile=ModelProfile.read(source),
+        source=source,
+        device=torch_device,
+        dtype=torch_dtype,
+    )

@@ -1,0 +1,92 @@
+"""What to render (the engine's input) and the model-grid geometry that delivers exactly that."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+# LTX-2's video VAE: 32x spatial and 8x temporal compression. Two stages (half size, then a 2x latent
+# upsample) need the full size on a 64 grid; frame counts must be 8k+1.
+SPATIAL_GRID = 64
+TEMPORAL_RATIO = 8
+
+
+@dataclass(frozen=True)
+class RenderSpec:
+    """A clip to render, in output terms. The engine delivers exactly this size, rate and length."""
+
+    prompt: str
+    width: int
+    height: int
+    fps: int
+    num_frames: int
+    seed: int
+    audio: bool = True
+    image: Image.Image | None = None
+
+    @property
+    def duration(self) -> float:
+        return self.num_frames / self.fps
+
+
+@dataclass(frozen=True)
+class Progress:
+    stage: str
+    step: int
+    total: int
+
+
+# A progress callback may raise to abort the generation (the exception propagates to the caller).
+ProgressFn = Callable[[Progress], None]
+
+
+def _ceil_to(value: float, multiple: int) -> int:
+    return max(multiple, math.ceil(value / multiple - 1e-9) * multiple)
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Sizes on the model's grid, and how model frames map back onto the output."""
+
+    gen_width: int
+    gen_height: int
+    gen_frames: int
+    out_width: int
+    out_height: int
+    out_frames: int
+
+    @property
+    def stage1_width(self) -> int:
+        return self.gen_width // 2
+
+    @property
+    def stage1_height(self) -> int:
+        return self.gen_height // 2
+
+    @property
+    def crop_box(self) -> tuple[int, int, int, int]:
+        """(left, top, width, height) in model pixels that scales onto the output without distortion.
+
+        The output's aspect ratio is cut from the centre of the model frame; scaling that box to the
+        output size is then uniform (exact for real weights, where the box is the output itself).
+        """
+        scale = max(self.out_width / self.gen_width, self.out_height / self.gen_height)
+        width = min(self.gen_width, round(self.out_width / scale))
+        height = min(self.gen_height, round(self.out_height / scale))
+        return (self.gen_width - width) // 2, (self.gen_height - height) // 2, width, height
+
+    @classmethod
+    def plan(cls, spec: RenderSpec, render_scale: float = 1.0) -> Geometry:
+        gen_frames = math.ceil((spec.num_frames - 1) / TEMPORAL_RATIO) * TEMPORAL_RATIO + 1
+        return cls(
+            gen_width=_ceil_to(spec.width * render_scale, SPATIAL_GRID),
+            gen_height=_ceil_to(spec.height * render_scale, SPATIAL_GRID),
+            gen_frames=gen_frames,
+            out_width=spec.width,
+            out_height=spec.height,
+            out_frames=spec.num_frames,
+        )

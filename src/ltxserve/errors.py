@@ -1,0 +1,45 @@
+"""Errors a caller can act on. Each carries a sentence that says what to fix and a stable code.
+
+The HTTP layer maps these classes to status codes in one place; nothing else needs to know them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class LtxServeError(Exception):
+    code = "internal_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class FieldIssue:
+    field: str
+    message: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"field": self.field, "message": self.message}
+
+
+class InvalidRequest(LtxServeError):
+    """The request's parameters or body are wrong; `details` names every invalid field."""
+
+    code = "invalid_request"
+
+    def __init__(self, details: list[FieldIssue]) -> None:
+        self.details = details
+        summary = "; ".join(f"{issue.field}: {issue.message}" for issue in details)
+        super().__init__(f"Invalid request. {summary}")
+
+
+class ImageRejected(InvalidRequest):
+    """The `image` could not be used: a refused address, a failed download, or not a readable image."""
+
+    code = "invalid_image"
+
+    def __init__(self, message: str) -> None:
+        super().__init__([FieldIssue("image", message)])

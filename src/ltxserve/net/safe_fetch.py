@@ -1,0 +1,144 @@
+"""Fetch a user-supplied URL without letting it reach inside the network (SSRF).
+
+The host is resolved first, every address it resolves to is checked, and the connection goes to the
+checked address itself (with the original Host header and TLS server name), so a second DNS answer
+cannot swap in another address. Redirects are followed by hand and every hop is checked the same way.
+Size and total time are bounded while the body streams in.
+
+The resolver and the HTTP transport are parameters so that tests can see, and stop, every
+connection attempt.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import httpx
+
+Resolver = Callable[[str, int], list[str]]
+
+_MAX_REDIRECTS = 3
+_CHUNK = 64 * 1024
+
+
+class FetchRefused(Exception):
+    """The URL or its address is not allowed; no connection was made to it."""
+
+
+class FetchFailed(Exception):
+    """The server could not be reached, answered with an error, or sent too much or the wrong thing."""
+
+
+def system_resolver(host: str, port: int) -> list[str]:
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise FetchFailed(f"could not resolve host {host!r}") from exc
+    return list(dict.fromkeys(info[4][0] for info in infos))
+
+
+def check_address(address: str, *, allow_loopback: bool = False) -> None:
+    """Refuse anything but public unicast addresses (loopback only when the operator allows it)."""
+    ip = ipaddress.ip_address(address)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip.is_loopback:
+        if allow_loopback:
+            return
+        raise FetchRefused(f"address {ip} is a loopback address")
+    if ip.is_link_local:
+        raise FetchRefused(f"address {ip} is link-local (cloud metadata services live there)")
+    if ip.is_private or ip.is_multicast or ip.is_reserved or ip.is_unspecified or not ip.is_global:
+        raise FetchRefused(f"address {ip} is not a public address")
+
+
+@dataclass(frozen=True)
+class Fetched:
+    body: bytes
+    content_type: str
+    url: str
+
+
+class SafeFetcher:
+    def __init__(
+        self,
+        *,
+        max_bytes: int,
+        timeout_s: float,
+        allow_loopback: bool = False,
+        resolver: Resolver = system_resolver,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.max_bytes = max_bytes
+        self.timeout_s = timeout_s
+        self.allow_loopback = allow_loopback
+        self._resolver = resolver
+        self._transport = transport
+
+    def _pin(self, url: httpx.URL) -> tuple[httpx.URL, dict[str, str], dict]:
+        """The URL rewritten to a checked address, with the headers and TLS name of the original."""
+        if url.scheme not in ("http", "https"):
+            raise FetchRefused(f"scheme {url.scheme!r} is not allowed; use http or https")
+        if not url.host:
+            raise FetchRefused("the URL has no host")
+        port = url.port or (443 if url.scheme == "https" else 80)
+        try:
+            addresses = [str(ipaddress.ip_address(url.host))]
+        except ValueError:
+            addresses = self._resolver(url.host, port)
+        if not addresses:
+            raise FetchFailed(f"host {url.host!r} has no address")
+        for address in addresses:
+            check_address(address, allow_loopback=self.allow_loopback)
+        host_header = url.netloc.decode("ascii").rsplit("@", 1)[-1]
+        extensions = {"sni_hostname": url.host} if url.scheme == "https" else {}
+        return url.copy_with(host=addresses[0]), {"Host": host_header}, extensions
+
+    def get(self, url: str, *, content_type_prefix: str = "") -> Fetched:
+        deadline = time.monotonic() + self.timeout_s
+        current = httpx.URL(url)
+        with httpx.Client(
+            transport=self._transport, timeout=self.timeout_s, follow_redirects=False, trust_env=False
+        ) as client:
+            for _ in range(_MAX_REDIRECTS + 1):
+                pinned, headers, extensions = self._pin(current)
+                request = client.build_request("GET", pinned, headers=headers, extensions=extensions)
+                try:
+                    response = client.send(request, stream=True)
+                except httpx.TimeoutException as exc:
+                    raise FetchFailed(f"timed out after {self.timeout_s:g} s") from exc
+                except httpx.TransportError as exc:
+                    raise FetchFailed(f"could not connect: {exc}") from exc
+                with response:
+                    if response.is_redirect:
+                        current = current.join(response.headers.get("location", ""))
+                        continue
+                    return self._read(response, str(current), content_type_prefix, deadline)
+        raise FetchFailed(f"more than {_MAX_REDIRECTS} redirects")
+
+    def _read(self, response: httpx.Response, url: str, content_type_prefix: str, deadline: float) -> Fetched:
+        if response.status_code != 200:
+            raise FetchFailed(f"the server answered HTTP {response.status_code}")
+        content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+        if not content_type.startswith(content_type_prefix):
+            raise FetchFailed(f"content type {content_type or 'none'!r} is not {content_type_prefix}*")
+        declared = response.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > self.max_bytes:
+            raise FetchFailed(f"{int(declared)} bytes is more than the limit of {self.max_bytes}")
+        body = bytearray()
+        try:
+            for chunk in response.iter_bytes(_CHUNK):
+                body += chunk
+                if len(body) > self.max_bytes:
+                    raise FetchFailed(f"more than the limit of {self.max_bytes} bytes")
+                if time.monotonic() > deadline:
+                    raise FetchFailed(f"download took longer than {self.timeout_s:g} s")
+        except httpx.TimeoutException as exc:
+            raise FetchFailed(f"timed out after {self.timeout_s:g} s") from exc
+        except httpx.TransportError as exc:
+            raise FetchFailed(f"the download broke off: {exc}") from exc
+        return Fetched(bytes(body), content_type, url)

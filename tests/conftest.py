@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+import os
+
+# Before anything imports huggingface_hub: every test runs offline, and proves it (see _no_remote_connections).
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+
+import ipaddress
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import pytest
+
+from ltxserve.engine import EncodeSettings, Engine, EngineSettings
+
+LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+
+
+def _is_loopback(address) -> bool:
+    if not isinstance(address, tuple):
+        return True  # AF_UNIX paths stay on this machine
+    host = address[0]
+    if host in LOOPBACK:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@pytest.fixture(autouse=True)
+def _no_remote_connections(monkeypatch):
+    """Fail any test whose code tries to open a connection anywhere but this machine's loopback.
+
+    The check sits under every client library, so it holds even if ltxserve's own address checks were
+    broken: the connection is refused before a packet leaves, and the test fails.
+    """
+    attempts: list = []
+    real_connect = socket.socket.connect
+    real_connect_ex = socket.socket.connect_ex
+
+    def guarded(real):
+        def connect(self, address):
+            if not _is_loopback(address):
+                attempts.append(address)
+                raise ConnectionRefusedError(f"test guard: connection to {address} blocked")
+            return real(self, address)
+
+        return connect
+
+    monkeypatch.setattr(socket.socket, "connect", guarded(real_connect))
+    monkeypatch.setattr(socket.socket, "connect_ex", guarded(real_connect_ex))
+    yield attempts
+    assert not attempts, f"the code tried to connect outside loopback: {attempts}"
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("ltxserve-data")
+
+
+# Tests encode many clips on two cores: the fastest x264 preset keeps them quick and changes no
+# property the tests check.
+TEST_ENGINE_SETTINGS = EngineSettings(encode=EncodeSettings(preset="ultrafast"))
+
+
+@pytest.fixture(scope="session")
+def engine(data_dir) -> Engine:
+    return Engine.load("tiny", cache_dir=data_dir / "models", device="cpu", settings=TEST_ENGINE_SETTINGS)
+
+
+@dataclass
+class Probe:
+    video_codec: str
+    width: int
+    height: int
+    pix_fmt: str
+    fps: float
+    frames: int
+    video_seconds: float
+    audio_codec: str | None
+    audio_rate: int | None
+    audio_channels: int | None
+    audio_seconds: float | None
+    audio_samples: int | None
+    streams: int
+
+
+def probe(path: Path) -> Probe:
+    """Read what a player would see: stream parameters, and frames and samples counted by decoding."""
+    with av.open(str(path)) as container:
+        videos = [s for s in container.streams if s.type == "video"]
+        audios = [s for s in container.streams if s.type == "audio"]
+        assert len(videos) == 1, f"expected one video stream, found {len(videos)}"
+        assert len(audios) <= 1, f"expected at most one audio stream, found {len(audios)}"
+        video = videos[0]
+        frames = sum(1 for _ in container.decode(video=0))
+        info = dict(
+            video_codec=video.codec_context.name,
+            width=video.codec_context.width,
+            height=video.codec_context.height,
+            pix_fmt=video.codec_context.pix_fmt,
+            fps=float(video.average_rate),
+            frames=frames,
+            video_seconds=float(video.duration * video.time_base),
+            streams=len(container.streams),
+        )
+    audio_info = dict(audio_codec=None, audio_rate=None, audio_channels=None, audio_seconds=None, audio_samples=None)
+    if audios:
+        with av.open(str(path)) as container:
+            stream = container.streams.audio[0]
+            samples = sum(frame.samples for frame in container.decode(audio=0))
+            audio_info = dict(
+                audio_codec=stream.codec_context.name,
+                audio_rate=stream.codec_context.sample_rate,
+                audio_channels=stream.codec_context.channels,
+                audio_seconds=float(stream.duration * stream.time_base),
+                audio_samples=samples,
+            )
+    return Probe(**info, **audio_info)
