@@ -72,9 +72,10 @@ class Geometry:
         """(left, top, width, height) in model pixels that scales onto the output without distortion.
 
         The output's aspect ratio is cut from the centre of the model frame; scaling that box to the
-        output size is then uniform (exact for real weights, where the box is the output itself).
+        output size is then uniform. A model frame at least as large as the output is only cropped,
+        never scaled down (real weights render on the grid just above the output size).
         """
-        scale = max(self.out_width / self.gen_width, self.out_height / self.gen_height)
+        scale = max(1.0, self.out_width / self.gen_width, self.out_height / self.gen_height)
         width = min(self.gen_width, round(self.out_width / scale))
         height = min(self.gen_height, round(self.out_height / scale))
         return (self.gen_width - width) // 2, (self.gen_height - height) // 2, width, height

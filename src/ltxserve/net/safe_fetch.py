@@ -113,11 +113,13 @@ class SafeFetcher:
                     raise FetchFailed(f"timed out after {self.timeout_s:g} s") from exc
                 except httpx.TransportError as exc:
                     raise FetchFailed(f"could not connect: {exc}") from exc
-                with response:
+                try:
                     if response.is_redirect:
                         current = current.join(response.headers.get("location", ""))
                         continue
                     return self._read(response, str(current), content_type_prefix, deadline)
+                finally:
+                    response.close()
         raise FetchFailed(f"more than {_MAX_REDIRECTS} redirects")
 
     def _read(self, response: httpx.Response, url: str, content_type_prefix: str, deadline: float) -> Fetched:

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from ltxserve.config import Settings
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch):
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("LTXSERVE_"):
+            monkeypatch.delenv(name)
+
+
+def test_defaults_run_the_tiny_model_with_a_sane_encoder():
+    settings = Settings()
+    assert settings.model == "tiny"
+    assert (settings.engine.encode.crf, settings.engine.encode.preset) == (18, "veryfast")
+    assert settings.models_dir == settings.data_dir / "models"
+
+
+def test_environment_variables_with_the_prefix_are_read(monkeypatch, tmp_path):
+    monkeypatch.setenv("LTXSERVE_VIDEO_CRF", "23")
+    monkeypatch.setenv("LTXSERVE_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("LTXSERVE_VAE_SPATIAL_TILING", "true")
+    settings = Settings()
+    assert settings.engine.encode.crf == 23
+    assert settings.engine.vae_spatial_tiling is True
+    assert settings.models_dir == tmp_path / "models"
+
+
+def test_a_config_file_is_read_and_the_environment_wins_over_it(monkeypatch, tmp_path):
+    config = tmp_path / "ltxserve.toml"
+    config.write_text('model = "/srv/ltx-2"\nvideo_preset = "medium"\nvideo_crf = 20\n')
+    monkeypatch.setenv("LTXSERVE_CONFIG", str(config))
+    monkeypatch.setenv("LTXSERVE_VIDEO_CRF", "16")
+    settings = Settings()
+    assert settings.model == "/srv/ltx-2"
+    assert settings.video_preset == "medium"
+    assert settings.video_crf == 16
+
+
+def test_a_missing_config_file_is_an_error(monkeypatch, tmp_path):
+    monkeypatch.setenv("LTXSERVE_CONFIG", str(tmp_path / "nope.toml"))
+    with pytest.raises(FileNotFoundError, match="nope.toml"):
+        Settings()
+
+
+@pytest.mark.parametrize(
+    ("content", "field"),
+    [('video_crf = 99\n', "video_crf"), ('video_preset = "warp"\n', "video_preset"), ('colour = "red"\n', "colour")],
+)
+def test_bad_values_and_unknown_keys_in_the_file_are_refused(monkeypatch, tmp_path, content, field):
+    config = tmp_path / "bad.toml"
+    config.write_text(content)
+    monkeypatch.setenv("LTXSERVE_CONFIG", str(config))
+    with pytest.raises(ValidationError, match=field):
+        Settings()
