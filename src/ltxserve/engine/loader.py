@@ -100,8 +100,7 @@ def load_model(
     else:
         t2v.to(torch_device)
     upsampler.to(torch_device)
-    for pipe in (t2v,):
-        pipe.set_progress_bar_config(disable=True)
+    t2v.set_progress_bar_config(disable=True)
 
     i2v = LTX2ImageToVideoPipeline.from_pipe(t2v)
     i2v.set_progress_bar_config(disable=True)
