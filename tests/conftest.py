@@ -121,3 +121,23 @@ def probe(path: Path) -> Probe:
                 audio_samples=samples,
             )
     return Probe(**info, **audio_info)
+
+
+@pytest.fixture(scope="session")
+def tiny_models(data_dir) -> Path:
+    """The built-in tiny model, built once and shared by every server the tests start."""
+    from ltxserve.engine.tiny import ensure_tiny_model
+
+    models = data_dir / "models"
+    ensure_tiny_model(models)
+    return models
+
+
+@pytest.fixture
+def pg_url():
+    """A fresh schema in the local PostgreSQL's `test` database, dropped after the test."""
+    from tests.servers import PgSchema
+
+    schema = PgSchema()
+    yield schema.url
+    schema.drop()

@@ -59,3 +59,24 @@ def test_bad_values_and_unknown_keys_in_the_file_are_refused(monkeypatch, tmp_pa
     monkeypatch.setenv("LTXSERVE_CONFIG", str(config))
     with pytest.raises(ValidationError, match=field):
         Settings()
+
+
+@pytest.mark.parametrize("secret", ["changeme", "admin", "short-secret"])
+def test_a_placeholder_or_short_admin_key_is_refused(monkeypatch, secret):
+    monkeypatch.setenv("LTXSERVE_ADMIN_KEY", secret)
+    with pytest.raises(ValidationError, match="admin_key"):
+        Settings()
+
+
+def test_a_real_admin_key_is_kept_secret(monkeypatch):
+    monkeypatch.setenv("LTXSERVE_ADMIN_KEY", "9f3c1e0b7a5d4c2e8f6a")
+    settings = Settings()
+    assert settings.admin_key.get_secret_value() == "9f3c1e0b7a5d4c2e8f6a"
+    assert "9f3c1e0b7a5d4c2e8f6a" not in repr(settings)
+
+
+def test_the_database_defaults_to_a_file_in_the_data_folder(monkeypatch, tmp_path):
+    monkeypatch.setenv("LTXSERVE_DATA_DIR", str(tmp_path))
+    assert Settings().database == f"sqlite:///{tmp_path / 'ltxserve.db'}"
+    monkeypatch.setenv("LTXSERVE_DATABASE_URL", "postgresql+psycopg://u@h/db")
+    assert Settings().database == "postgresql+psycopg://u@h/db"

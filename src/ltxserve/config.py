@@ -5,25 +5,30 @@ The TOML file is the one named by `LTXSERVE_CONFIG` (keys as below, without the 
 
 from __future__ import annotations
 
+from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 from .engine import EncodeSettings, EngineSettings
+from .net.safe_fetch import SafeFetcher
 
 X264Preset = Literal[
     "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"
 ]
 
 
+_PLACEHOLDER_SECRETS = {"changeme", "change-me", "changethis", "secret", "admin", "password", "test", "none"}
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LTXSERVE_", extra="forbid", frozen=True)
 
     config: Path | None = Field(None, description="TOML file with more settings")
-    data_dir: Path = Field(Path.home() / ".ltxserve", description="Models cache and, later, results")
+    data_dir: Path = Field(Path.home() / ".ltxserve", description="Models cache, database file and results")
 
     model: str = Field("tiny", description="'tiny' (built in, noise) or a directory of LTX-2 weights")
     device: str = Field("auto", description="auto, cpu, cuda, cuda:N")
@@ -44,6 +49,51 @@ class Settings(BaseSettings):
     allow_loopback_urls: bool = Field(
         False, description="Let image URLs reach 127.0.0.1 (tests only; private ranges stay refused)"
     )
+
+    host: str = Field("127.0.0.1", description="Address `ltxserve serve` listens on")
+    port: int = Field(8000, ge=0, le=65535, description="Port `ltxserve serve` listens on (0: any free port)")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL (postgresql+psycopg://...); default: a SQLite file in data_dir"
+    )
+    results_dir: Path | None = Field(None, description="Where finished clips are kept; default: data_dir/results")
+    admin_key: SecretStr | None = Field(None, description="Secret for /admin/...; the admin API is off without it")
+    embedded_workers: int = Field(1, ge=0, le=1, description="Workers inside the server process (0: external only)")
+
+    prices: dict[Literal["1080p", "2k", "4k"], Decimal] = Field(
+        {"1080p": Decimal("0.05"), "2k": Decimal("0.10"), "4k": Decimal("0.20")},
+        description="US dollars per second of output, audio included",
+    )
+    default_rpm: int = Field(60, gt=0, description="Generation requests a minute per key, unless the key says")
+    default_concurrency: int = Field(2, gt=0, description="Queued or running generations per key, unless the key says")
+    rate_limit_storage: str = Field(
+        "memory://", description="Where per-minute counters live: memory:// (one process) or redis://host:port"
+    )
+    sync_timeout_s: float = Field(600.0, gt=0, description="How long POST /v1/... waits before answering 504")
+    lease_s: float = Field(30.0, gt=0, description="A worker that misses this long of heartbeats loses its job")
+    heartbeat_s: float = Field(5.0, gt=0, description="How often a worker renews its lease")
+    max_attempts: int = Field(3, ge=1, description="Tries per job when workers die under it")
+    worker_poll_s: float = Field(1.0, gt=0, description="How often an idle worker looks for jobs in the database")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("admin_key")
+    @classmethod
+    def _real_admin_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        secret = value.get_secret_value()
+        if secret.lower() in _PLACEHOLDER_SECRETS or len(secret) < 16:
+            raise ValueError("must be a real secret of 16 characters or more, e.g. `openssl rand -hex 24`")
+        return value
+
+    @field_validator("prices")
+    @classmethod
+    def _every_resolution_priced(cls, value: dict[str, Decimal]) -> dict[str, Decimal]:
+        missing = {"1080p", "2k", "4k"} - set(value)
+        if missing:
+            raise ValueError(f"needs a price for {', '.join(sorted(missing))}")
+        if any(price < 0 for price in value.values()):
+            raise ValueError("prices cannot be negative")
+        return value
 
     @classmethod
     def settings_customise_sources(
@@ -66,6 +116,19 @@ class Settings(BaseSettings):
     @property
     def models_dir(self) -> Path:
         return self.data_dir / "models"
+
+    @property
+    def database(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'ltxserve.db'}"
+
+    @property
+    def results(self) -> Path:
+        return self.results_dir or self.data_dir / "results"
+
+    def image_fetcher(self) -> SafeFetcher:
+        return SafeFetcher(
+            max_bytes=self.image_max_bytes, timeout_s=self.fetch_timeout_s, allow_loopback=self.allow_loopback_urls
+        )
 
     @cached_property
     def engine(self) -> EngineSettings:

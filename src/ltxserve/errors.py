@@ -43,3 +43,57 @@ class ImageRejected(InvalidRequest):
 
     def __init__(self, message: str) -> None:
         super().__init__([FieldIssue("image", message)])
+
+
+class Unauthorized(LtxServeError):
+    """No API key, or one that is unknown or revoked."""
+
+    code = "unauthorized"
+
+
+class Forbidden(LtxServeError):
+    """The key is valid but lacks the scope this request needs."""
+
+    code = "forbidden"
+
+
+class NotFound(LtxServeError):
+    code = "not_found"
+
+
+class ModelNotFound(NotFound):
+    code = "model_not_found"
+
+
+class InsufficientCredits(LtxServeError):
+    code = "insufficient_credits"
+
+
+class RateLimited(LtxServeError):
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = max(1, retry_after_s)
+
+
+class NoWorkerAvailable(LtxServeError):
+    """No live worker is registered, so an accepted job could never start."""
+
+    code = "no_worker"
+
+
+class WorkerLost(LtxServeError):
+    """Workers died under the job as many times as it may be tried."""
+
+    code = "worker_lost"
+
+
+class GenerationFailed(LtxServeError):
+    """The generation failed on our side; the details are in the log under the request id."""
+
+    code = "generation_failed"
+
+
+class SyncTimeout(LtxServeError):
+    code = "timeout"

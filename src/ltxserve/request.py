@@ -93,8 +93,16 @@ class GenerationRequest(BaseModel):
         )
 
 
-def _issue(error: dict[str, Any]) -> FieldIssue:
-    field = ".".join(str(part) for part in error["loc"]) or "body"
+def field_issue(error: dict[str, Any]) -> FieldIssue:
+    """One pydantic error as the field and sentence a client sees. FastAPI prefixes body fields with "body"."""
+    loc = list(error["loc"])
+    if loc[:1] == ["body"]:
+        loc = loc[1:]
+    if error["type"] == "json_invalid":
+        return FieldIssue("body", f"is not valid JSON ({error.get('ctx', {}).get('error', 'parse error')})")
+    if error["type"] in ("model_attributes_type", "dict_type") and not loc:
+        return FieldIssue("body", "must be a JSON object")
+    field = ".".join(str(part) for part in loc) or "body"
     if error["type"] == "extra_forbidden":
         return FieldIssue(field, "unknown field; allowed: " + ", ".join(GenerationRequest.model_fields))
     if error["type"] == "missing":
@@ -110,7 +118,7 @@ def parse_request(data: Any) -> GenerationRequest:
     try:
         return GenerationRequest.model_validate(data)
     except ValidationError as exc:
-        raise InvalidRequest([_issue(error) for error in exc.errors()]) from None
+        raise InvalidRequest([field_issue(error) for error in exc.errors()]) from None
 
 
 def decode_image(data: bytes, max_pixels: int) -> Image.Image:
@@ -127,21 +135,23 @@ def decode_image(data: bytes, max_pixels: int) -> Image.Image:
     return image.convert("RGB")
 
 
-def load_image(value: str, fetcher: SafeFetcher, max_pixels: int) -> Image.Image:
-    """The request's `image` as a picture: a data URI decoded, or a URL fetched under the address rules."""
+def image_bytes(value: str, fetcher: SafeFetcher) -> bytes:
+    """The request's `image` as bytes: a data URI decoded, or a URL fetched under the address rules."""
     if value[:5].lower() == "data:":
         encoded = value.split(",", 1)[1]
         if len(encoded) * 3 // 4 > fetcher.max_bytes:
             raise ImageRejected(f"the data URI holds more than {fetcher.max_bytes} bytes")
         try:
-            data = base64.b64decode(encoded, validate=True)
+            return base64.b64decode(encoded, validate=True)
         except (binascii.Error, ValueError):
             raise ImageRejected("the data URI is not valid base64") from None
-        return decode_image(data, max_pixels)
     try:
-        fetched = fetcher.get(value, content_type_prefix="image/")
+        return fetcher.get(value, content_type_prefix="image/").body
     except FetchRefused as exc:
         raise ImageRejected(f"URL refused: {exc}") from None
     except FetchFailed as exc:
         raise ImageRejected(f"could not fetch the URL: {exc}") from None
-    return decode_image(fetched.body, max_pixels)
+
+
+def load_image(value: str, fetcher: SafeFetcher, max_pixels: int) -> Image.Image:
+    return decode_image(image_bytes(value, fetcher), max_pixels)

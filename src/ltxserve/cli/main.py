@@ -2,26 +2,31 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import time
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ..errors import InvalidRequest
+from ..logs import quiet_libraries
 from ..request import decode_image, load_image, parse_request
+from . import keys, server
+from .common import console, settings_with
 
 app = typer.Typer(help="ltxserve: LTX-2 fast text/image-to-video with synchronized audio.", no_args_is_help=True)
-console = Console(stderr=True)
+app.add_typer(keys.keys_app, name="keys")
+app.add_typer(keys.credits_app, name="credits")
+app.command()(server.serve)
+app.command()(server.worker)
+app.command()(server.demo)
 
 
 @app.callback()
 def _root() -> None:
-    """Keeps `generate` a named subcommand; the server's commands join it."""
+    """ltxserve: LTX-2 fast text/image-to-video with synchronized audio."""
 
 _STAGE_LABELS = {
     "encode_prompt": "Encoding the prompt",
@@ -31,24 +36,6 @@ _STAGE_LABELS = {
     "decode_audio": "Decoding audio",
     "decode_video": "Decoding and encoding video",
 }
-
-
-def _quiet_libraries() -> None:
-    """diffusers and transformers print loading bars and notes that mean nothing to a user here."""
-    from diffusers.utils import logging as diffusers_logging
-    from transformers.utils import logging as transformers_logging
-
-    diffusers_logging.set_verbosity_error()
-    diffusers_logging.disable_progress_bar()
-    transformers_logging.set_verbosity_error()
-    transformers_logging.disable_progress_bar()
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-
-
-def _settings(**overrides):
-    from ..config import Settings
-
-    return Settings(**{key: value for key, value in overrides.items() if value is not None})
 
 
 @app.command()
@@ -66,9 +53,8 @@ def generate(
 ) -> None:
     """Generate one clip and write it as an MP4 (H.264 + AAC)."""
     from ..engine import Engine
-    from ..net.safe_fetch import SafeFetcher
 
-    settings = _settings(model=model)
+    settings = settings_with(model=model)
     local_image = image is not None and "://" not in image
     body = {
         "prompt": prompt,
@@ -86,12 +72,7 @@ def generate(
         if local_image:
             picture = decode_image(Path(image).read_bytes(), settings.image_max_pixels)
         elif request.image is not None:
-            fetcher = SafeFetcher(
-                max_bytes=settings.image_max_bytes,
-                timeout_s=settings.fetch_timeout_s,
-                allow_loopback=settings.allow_loopback_urls,
-            )
-            picture = load_image(request.image, fetcher, settings.image_max_pixels)
+            picture = load_image(request.image, settings.image_fetcher(), settings.image_max_pixels)
     except InvalidRequest as exc:
         console.print(f"[red]{exc.message}[/red]")
         raise typer.Exit(2) from None
@@ -99,7 +80,7 @@ def generate(
         console.print(f"[red]Cannot read the image: {exc}[/red]")
         raise typer.Exit(2) from None
 
-    _quiet_libraries()
+    quiet_libraries()
     spec = request.to_spec(picture)
     started = time.perf_counter()
     with console.status(f"Loading model {settings.model!r}"):

@@ -1,0 +1,77 @@
+"""Dependencies the routes declare: services, the caller's key (with its rate limit), the admin key."""
+
+from __future__ import annotations
+
+import hmac
+import math
+import time
+from typing import Annotated
+
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader
+from starlette.concurrency import run_in_threadpool
+
+from ..billing.keys import KeyInfo, authenticate
+from ..errors import Forbidden, ModelNotFound, RateLimited, Unauthorized
+from .services import Services
+
+MODELS = ("ltx-2-fast",)
+
+_api_key = APIKeyHeader(name="x-api-key", auto_error=False, description="Your API key (ltx_...)")
+
+
+def get_services(request: Request) -> Services:
+    return request.app.state.services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def known_model(model: str) -> str:
+    if model not in MODELS:
+        raise ModelNotFound(f"Unknown model {model!r}. Available: {', '.join(MODELS)}.")
+    return model
+
+
+Model = Annotated[str, Depends(known_model)]
+
+
+async def current_key(request: Request, services: ServicesDep, secret: Annotated[str | None, Security(_api_key)]):
+    key = await run_in_threadpool(authenticate, services.db, secret)
+    request.state.key_id = key.id
+    return key
+
+
+CurrentKey = Annotated[KeyInfo, Depends(current_key)]
+
+
+async def generation_key(request: Request, services: ServicesDep, key: CurrentKey) -> KeyInfo:
+    """The caller's key, counted against its requests-a-minute limit."""
+    per_minute = key.rpm_limit or services.settings.default_rpm
+    window = await run_in_threadpool(services.limiter.hit, key.id, per_minute)
+    request.state.rate_window = window
+    if not window.allowed:
+        raise RateLimited(
+            f"Rate limit reached: this key may make {per_minute} generation requests a minute. "
+            "Retry after the number of seconds in the Retry-After header.",
+            math.ceil(window.reset_at - time.time()),
+        )
+    return key
+
+
+GenerationKey = Annotated[KeyInfo, Depends(generation_key)]
+
+
+async def admin(services: ServicesDep, secret: Annotated[str | None, Security(_api_key)]) -> None:
+    expected = services.settings.admin_key
+    if expected is None:
+        raise Forbidden("The admin API is off on this server: the operator sets LTXSERVE_ADMIN_KEY to turn it on.")
+    if not secret:
+        raise Unauthorized("Missing admin key. Send it in the x-api-key header.")
+    if hmac.compare_digest(secret.encode(), expected.get_secret_value().encode()):
+        return
+    await run_in_threadpool(authenticate, services.db, secret)  # 401 unless it is some valid user key
+    raise Forbidden("This endpoint needs the admin key; a user's API key cannot use it.")
+
+
+AdminAccess = Depends(admin)

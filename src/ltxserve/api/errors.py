@@ -1,0 +1,137 @@
+"""Every error the API answers, mapped to its HTTP status in this one place, with one body shape:
+
+    {"error": "<what to fix>", "code": "<machine-readable>", "request_id": "...", "details": [...]}
+
+`error` is the hosted API's field; `code`, `request_id` and (for 400) `details` are ours.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ..errors import (
+    Forbidden,
+    GenerationFailed,
+    InsufficientCredits,
+    InvalidRequest,
+    LtxServeError,
+    NotFound,
+    NoWorkerAvailable,
+    RateLimited,
+    SyncTimeout,
+    Unauthorized,
+    WorkerLost,
+)
+from ..request import field_issue
+from .ratelimit import rate_limit_headers
+
+log = logging.getLogger(__name__)
+
+STATUS: dict[type[LtxServeError], int] = {
+    InvalidRequest: 400,
+    Unauthorized: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    InsufficientCredits: 406,
+    RateLimited: 429,
+    GenerationFailed: 500,
+    NoWorkerAvailable: 502,
+    WorkerLost: 502,
+    SyncTimeout: 504,
+}
+
+
+class FieldDetail(BaseModel):
+    field: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    error: str
+    code: str
+    request_id: str | None
+    details: list[FieldDetail] | None = None
+
+
+def status_for(exc: LtxServeError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return 500
+
+
+def error_response(
+    status: int, code: str, message: str, request_id: str | None, *, details=None, headers=None
+) -> JSONResponse:
+    body: dict = {"error": message, "code": code, "request_id": request_id}
+    if details is not None:
+        body["details"] = details
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _request_id(request: Request) -> str | None:
+    return getattr(request.state, "request_id", None)
+
+
+async def _ltxserve_error(request: Request, exc: LtxServeError) -> JSONResponse:
+    status = status_for(exc)
+    headers = rate_limit_headers(getattr(request.state, "rate_window", None))
+    if isinstance(exc, RateLimited):
+        headers["Retry-After"] = str(exc.retry_after_s)
+    details = [issue.to_json() for issue in exc.details] if isinstance(exc, InvalidRequest) else None
+    if status >= 500:
+        log.warning("request failed", extra={"code": exc.code, "status": status})
+    return error_response(status, exc.code, exc.message, _request_id(request), details=details, headers=headers)
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    return await _ltxserve_error(request, InvalidRequest([field_issue(error) for error in exc.errors()]))
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    if exc.status_code == 404:
+        code, message = "not_found", f"No endpoint at {request.method} {request.url.path}. See /docs."
+    elif exc.status_code == 405:
+        code, message = "method_not_allowed", f"{request.method} is not allowed on {request.url.path}. See /docs."
+    else:
+        code, message = "http_error", str(exc.detail)
+    return error_response(exc.status_code, code, message, _request_id(request), headers=exc.headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(LtxServeError, _ltxserve_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+
+
+def unexpected_error(request_id: str | None) -> JSONResponse:
+    """The answer to anything unforeseen: no stack trace to the client; the log has it under the id."""
+    return error_response(
+        500,
+        "internal_error",
+        f"An unexpected error occurred on our side. It is logged under request id {request_id}; "
+        "quote it if you report this.",
+        request_id,
+    )
+
+
+ERROR_RESPONSES = {
+    status: {"model": ErrorBody, "description": description}
+    for status, description in {
+        400: "Invalid parameters or body; `details` lists every invalid field",
+        401: "Missing, unknown or revoked API key",
+        403: "The key lacks the scope this request needs",
+        404: "Unknown model or path",
+        406: "Insufficient credits; the message gives the balance and the price",
+        429: "Rate limited (requests a minute, or generations at once); see Retry-After",
+        500: "Unexpected error on our side; not billed",
+        502: "No worker could take the job, or the worker died; not billed",
+        504: "The generation did not finish within the sync timeout; canceled and not billed",
+    }.items()
+}

@@ -1,0 +1,58 @@
+"""Prometheus metrics on a registry of the app's own (several apps can live in one test process).
+
+Queue depth and credits charged are read from the job store at scrape time, so they are right however
+many server and worker processes share it.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+from ..billing.prices import to_dollars
+from ..jobs import JobStore
+
+
+class _StoreCollector:
+    def __init__(self, store: JobStore) -> None:
+        self._store = store
+
+    def describe(self):
+        # Without this the registry would call collect() at registration, before the schema exists.
+        return [
+            GaugeMetricFamily("ltxserve_queue_depth", ""),
+            GaugeMetricFamily("ltxserve_live_workers", ""),
+            CounterMetricFamily("ltxserve_credits_charged_dollars", ""),
+        ]
+
+    def collect(self):
+        yield GaugeMetricFamily("ltxserve_queue_depth", "Jobs waiting for a worker", value=self._store.queue_depth())
+        yield GaugeMetricFamily(
+            "ltxserve_live_workers", "Workers heartbeating within one lease", value=self._store.live_workers()
+        )
+        yield CounterMetricFamily(
+            "ltxserve_credits_charged_dollars",
+            "Credits captured for successful generations, in US dollars",
+            value=float(to_dollars(self._store.captured_total())),
+        )
+
+
+class Metrics:
+    def __init__(self, store: JobStore) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "ltxserve_http_requests",
+            "HTTP requests by method, route and status",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.generation_seconds = Histogram(
+            "ltxserve_generation_seconds",
+            "Seconds from a worker starting a job to its result being stored",
+            buckets=(1, 2, 5, 10, 20, 30, 45, 60, 90, 120, 180, 300, 600),
+            registry=self.registry,
+        )
+        self.registry.register(_StoreCollector(store))
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

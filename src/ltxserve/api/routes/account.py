@@ -1,0 +1,55 @@
+"""Prices and balances, as the hosted API answers them."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from ...billing.prices import to_dollars
+from ..deps import MODELS, CurrentKey, ServicesDep
+from ..errors import ERROR_RESPONSES
+
+router = APIRouter(tags=["account"])
+
+
+class Credits(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    credits: float = Field(description="Spendable balance in US dollars")
+    free_credits: float = Field(alias="free-credits", description="Promotional balance; ltxserve grants none")
+
+
+class PriceRow(BaseModel):
+    resolution: str
+    duration: int
+    price: float = Field(description="US dollars for one clip, audio included")
+
+
+class Pricing(BaseModel):
+    currency: str = "USD"
+    per_second: dict[str, dict[str, float]] = Field(description="Dollars per second of output, by model and resolution")
+    clips: dict[str, list[PriceRow]] = Field(description="Every request's price, by model")
+
+
+@router.get("/v1/pricing", response_model=Pricing, summary="The price table")
+def pricing(services: ServicesDep) -> Pricing:
+    per_second = {res: float(to_dollars(micro)) for res, micro in services.prices.per_second.items()}
+    clips = [
+        PriceRow(resolution=res, duration=duration, price=float(to_dollars(services.prices.price(res, duration))))
+        for res in per_second
+        for duration in (6, 8, 10)
+    ]
+    return Pricing(per_second={model: per_second for model in MODELS}, clips={model: clips for model in MODELS})
+
+
+@router.get(
+    "/v1/get-user-credits",
+    response_model=Credits,
+    response_model_by_alias=True,
+    summary="The key's balance",
+    responses={401: ERROR_RESPONSES[401]},
+)
+async def get_user_credits(key: CurrentKey, services: ServicesDep) -> Credits:
+    balance = await run_in_threadpool(services.store.balance, key.id)
+    return Credits(credits=float(to_dollars(balance)), free_credits=0.0)

@@ -1,0 +1,106 @@
+"""The operator's API, behind the admin key: the same key and credit operations as the CLI."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field, field_validator
+from starlette.concurrency import run_in_threadpool
+
+from ...billing import keys
+from ...billing.prices import to_dollars, to_micro
+from ...errors import FieldIssue, InvalidRequest
+from ..deps import AdminAccess, ServicesDep
+from ..errors import ERROR_RESPONSES
+
+router = APIRouter(
+    prefix="/admin",
+    tags=["admin"],
+    dependencies=[AdminAccess],
+    responses={status: ERROR_RESPONSES[status] for status in (400, 401, 403, 404)},
+)
+
+
+class KeyCreate(BaseModel):
+    name: str = Field("", max_length=200)
+    scopes: list[str] = Field(["ltx-2-fast"], description=f"Any of {', '.join(keys.SCOPES)}")
+    credits: Decimal = Field(Decimal(0), ge=0, description="Starting balance in US dollars")
+    rpm_limit: int | None = Field(None, gt=0, description="Requests a minute; default: the server's")
+    concurrency_limit: int | None = Field(None, gt=0, description="Generations at once; default: the server's")
+
+    @field_validator("scopes")
+    @classmethod
+    def _known(cls, value: list[str]) -> list[str]:
+        return list(keys.check_scopes(value))
+
+
+class KeyOut(BaseModel):
+    id: str
+    name: str
+    prefix: str
+    scopes: list[str]
+    rpm_limit: int | None
+    concurrency_limit: int | None
+    created_at: datetime
+    revoked_at: datetime | None
+    credits: float | None = Field(None, description="Balance in US dollars")
+
+    @classmethod
+    def of(cls, info: keys.KeyInfo, balance: int | None = None) -> KeyOut:
+        return cls(
+            id=info.id,
+            name=info.name,
+            prefix=info.prefix,
+            scopes=list(info.scopes),
+            rpm_limit=info.rpm_limit,
+            concurrency_limit=info.concurrency_limit,
+            created_at=info.created_at,
+            revoked_at=info.revoked_at,
+            credits=None if balance is None else float(to_dollars(balance)),
+        )
+
+
+class CreatedKey(KeyOut):
+    key: str = Field(description="The API key. Shown this once; only its hash is kept.")
+
+
+class CreditsAdd(BaseModel):
+    amount: Decimal = Field(gt=0, description="US dollars to add")
+
+
+@router.post("/keys", status_code=201, response_model=CreatedKey, summary="Create an API key")
+async def create_key(body: KeyCreate, services: ServicesDep) -> CreatedKey:
+    new = await run_in_threadpool(
+        lambda: keys.create_key(
+            services.db,
+            name=body.name,
+            scopes=body.scopes,
+            credits=body.credits,
+            rpm_limit=body.rpm_limit,
+            concurrency_limit=body.concurrency_limit,
+        )
+    )
+    return CreatedKey(**KeyOut.of(new.info, to_micro(body.credits)).model_dump(), key=new.secret)
+
+
+@router.get("/keys", response_model=list[KeyOut], summary="Every API key, with its balance")
+async def list_keys(services: ServicesDep) -> list[KeyOut]:
+    rows = await run_in_threadpool(keys.list_keys, services.db)
+    return [KeyOut.of(info, balance) for info, balance in rows]
+
+
+@router.post("/keys/{key_id}/revoke", response_model=KeyOut, summary="Revoke a key (401 from then on)")
+async def revoke_key(key_id: str, services: ServicesDep) -> KeyOut:
+    return KeyOut.of(await run_in_threadpool(keys.revoke_key, services.db, key_id))
+
+
+@router.post("/keys/{key_id}/credits", response_model=KeyOut, summary="Add credits to a key")
+async def add_credits(key_id: str, body: CreditsAdd, services: ServicesDep) -> KeyOut:
+    try:
+        balance = await run_in_threadpool(keys.add_credits, services.db, key_id, body.amount, "admin API")
+    except ValueError as exc:
+        raise InvalidRequest([FieldIssue("amount", str(exc))]) from None
+    info = await run_in_threadpool(keys.find_key, services.db, key_id)
+    return KeyOut.of(info, balance)

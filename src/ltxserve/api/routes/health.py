@@ -1,0 +1,40 @@
+"""Liveness, readiness and metrics."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.concurrency import run_in_threadpool
+
+from ..deps import ServicesDep
+from ..errors import error_response
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", summary="The process is up")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", summary="The database answers and a worker has its model loaded")
+async def readyz(request: Request, services: ServicesDep) -> JSONResponse:
+    request_id = request.state.request_id
+    try:
+        await run_in_threadpool(services.db.ping)
+        workers = await run_in_threadpool(services.store.live_workers)
+    except Exception as exc:
+        message = f"The database does not answer ({exc.__class__.__name__})."
+        return error_response(503, "database_unavailable", message, request_id)
+    if workers == 0:
+        message = "No worker has its model loaded yet" + (
+            f": the embedded worker failed to load it ({services.worker_error})." if services.worker_error else "."
+        )
+        return error_response(503, "no_worker", message, request_id)
+    return JSONResponse({"status": "ready", "workers": workers})
+
+
+@router.get("/metrics", summary="Prometheus metrics")
+async def metrics(services: ServicesDep) -> Response:
+    return Response(await run_in_threadpool(services.metrics.render), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,1 @@
+"""Keys, prices and the credits ledger. Nothing here knows HTTP or tensors."""

@@ -1,0 +1,141 @@
+"""API keys: shown once at creation, kept only as a SHA-256 hash, each with scopes, limits and credits."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import or_, select
+
+from ..db import ApiKey, Database, utcnow
+from ..errors import NotFound, Unauthorized
+from . import ledger
+from .prices import to_micro
+
+KEY_PREFIX = "ltx_"
+# A key needs the model's scope for every request and "4k" for 4K output.
+SCOPES = ("ltx-2-fast", "4k")
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    id: str
+    name: str
+    prefix: str
+    scopes: tuple[str, ...]
+    rpm_limit: int | None
+    concurrency_limit: int | None
+    created_at: datetime
+    revoked_at: datetime | None
+
+    @classmethod
+    def of(cls, row: ApiKey) -> KeyInfo:
+        return cls(
+            id=row.id,
+            name=row.name,
+            prefix=row.prefix,
+            scopes=tuple(row.scopes),
+            rpm_limit=row.rpm_limit,
+            concurrency_limit=row.concurrency_limit,
+            created_at=row.created_at,
+            revoked_at=row.revoked_at,
+        )
+
+
+@dataclass(frozen=True)
+class NewKey:
+    info: KeyInfo
+    secret: str  # the only time the whole key exists outside the client's hands
+
+
+def hash_key(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def check_scopes(scopes: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    unknown = sorted(set(scopes) - set(SCOPES))
+    if unknown:
+        raise ValueError(f"unknown scope {', '.join(unknown)}; known: {', '.join(SCOPES)}")
+    return tuple(dict.fromkeys(scopes))
+
+
+def create_key(
+    db: Database,
+    *,
+    name: str = "",
+    scopes: list[str] | tuple[str, ...] = ("ltx-2-fast",),
+    credits: Decimal = Decimal(0),
+    rpm_limit: int | None = None,
+    concurrency_limit: int | None = None,
+) -> NewKey:
+    if credits < 0:
+        raise ValueError("credits cannot be negative")
+    secret = KEY_PREFIX + secrets.token_urlsafe(32)
+    row = ApiKey(
+        id="key_" + secrets.token_hex(6),
+        name=name,
+        key_hash=hash_key(secret),
+        prefix=secret[: len(KEY_PREFIX) + 6],
+        scopes=list(check_scopes(scopes)),
+        rpm_limit=rpm_limit,
+        concurrency_limit=concurrency_limit,
+        created_at=utcnow(),
+    )
+    with db.write() as session:
+        session.add(row)
+        session.flush()
+        if credits:
+            ledger.grant(session, row.id, to_micro(credits), note="created with the key")
+        return NewKey(KeyInfo.of(row), secret)
+
+
+def authenticate(db: Database, secret: str | None) -> KeyInfo:
+    if not secret:
+        raise Unauthorized("Missing API key. Send it in the x-api-key header.")
+    with db.read() as session:
+        row = session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(secret)))
+    if row is None:
+        raise Unauthorized("Invalid API key. Check the x-api-key header; keys are shown once, at creation.")
+    if row.revoked_at is not None:
+        raise Unauthorized("This API key has been revoked. Ask for a new one.")
+    return KeyInfo.of(row)
+
+
+def find_key(db: Database, ident: str) -> KeyInfo:
+    """A key by its id (key_...) or by the prefix `keys list` shows."""
+    with db.read() as session:
+        rows = session.scalars(select(ApiKey).where(or_(ApiKey.id == ident, ApiKey.prefix == ident))).all()
+    if len(rows) != 1:
+        raise NotFound(f"No single API key has the id or prefix {ident!r}.")
+    return KeyInfo.of(rows[0])
+
+
+def list_keys(db: Database) -> list[tuple[KeyInfo, int]]:
+    """Every key with its balance in micro-dollars, oldest first."""
+    with db.read() as session:
+        rows = session.scalars(select(ApiKey).order_by(ApiKey.created_at)).all()
+        balances = ledger.balances(session)
+    return [(KeyInfo.of(row), balances.get(row.id, 0)) for row in rows]
+
+
+def revoke_key(db: Database, ident: str) -> KeyInfo:
+    key = find_key(db, ident)
+    with db.write() as session:
+        row = session.get(ApiKey, key.id)
+        if row.revoked_at is None:
+            row.revoked_at = utcnow()
+        return KeyInfo.of(row)
+
+
+def add_credits(db: Database, ident: str, dollars: Decimal, note: str = "") -> int:
+    """Grant credits; returns the new balance in micro-dollars."""
+    if dollars <= 0:
+        raise ValueError("the amount must be positive")
+    key = find_key(db, ident)
+    with db.write() as session:
+        ledger.grant(session, key.id, to_micro(dollars), note=note)
+        session.flush()
+        return ledger.balance(session, key.id)

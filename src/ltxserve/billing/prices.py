@@ -1,0 +1,33 @@
+"""Prices and money. Money is integer micro-dollars everywhere inside; dollars appear only at the edges."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+
+MICRO = 1_000_000
+
+
+def to_micro(dollars: Decimal | str | int) -> int:
+    return int((Decimal(dollars) * MICRO).to_integral_value(rounding=ROUND_HALF_UP))
+
+
+def to_dollars(micro: int) -> Decimal:
+    return Decimal(micro) / MICRO
+
+
+def format_dollars(micro: int) -> str:
+    """'0.8', '12', '0.000001': what the hosted API's x-cost and x-remaining-credits headers look like."""
+    return format(to_dollars(micro).normalize(), "f")
+
+
+@dataclass(frozen=True)
+class PriceTable:
+    per_second: dict[str, int]  # micro-dollars per second of output, by resolution
+
+    @classmethod
+    def from_dollars(cls, prices: dict[str, Decimal]) -> PriceTable:
+        return cls({resolution: to_micro(price) for resolution, price in prices.items()})
+
+    def price(self, resolution: str, duration_s: int) -> int:
+        return self.per_second[resolution] * duration_s

@@ -1,0 +1,131 @@
+"""`ltxserve serve`, `ltxserve worker` and `ltxserve demo`."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import threading
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .common import console, settings_with
+
+
+def serve(
+    host: Annotated[Optional[str], typer.Option(help="Address to listen on (default 127.0.0.1)")] = None,
+    port: Annotated[Optional[int], typer.Option(help="Port to listen on (default 8000)")] = None,
+    workers: Annotated[
+        Optional[int], typer.Option("--workers", help="Workers in this process: 1, or 0 to rely on `ltxserve worker`")
+    ] = None,
+) -> None:
+    """Run the HTTP API (with one embedded worker, unless told otherwise)."""
+    import uvicorn
+
+    from ..api.app import create_app
+    from ..logs import configure_logging
+
+    settings = settings_with(host=host, port=port, embedded_workers=workers)
+    configure_logging(settings.log_level)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None, access_log=False)
+
+
+def worker() -> None:
+    """Run one worker process: it takes jobs from the same database as the servers."""
+    from ..db import Database
+    from ..jobs import JobStore
+    from ..logs import configure_logging
+    from ..workers.runtime import build_worker, load_engine
+
+    settings = settings_with()
+    configure_logging(settings.log_level)
+    db = Database(settings.database)
+    db.migrate()
+    store = JobStore(db, lease_s=settings.lease_s, max_attempts=settings.max_attempts)
+    running = build_worker(settings, store, load_engine(settings))
+    stop = threading.Event()
+
+    def request_stop(signum, _frame) -> None:
+        # Finish the job in hand, then leave; a second signal is the default (immediate) one.
+        stop.set()
+        running.stop_waiting()
+        signal.signal(signum, signal.SIG_DFL)
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    running.run(stop)
+    db.dispose()
+
+
+def demo(
+    output: Annotated[Path, typer.Option("--output", "-o", help="MP4 file to write")] = Path("clip.mp4"),
+    prompt: Annotated[str, typer.Option(help="What the clip shows")] = "a red fox running through fresh snow, birdsong",
+    duration: Annotated[int, typer.Option(help="Seconds: 6, 8 or 10")] = 8,
+    resolution: Annotated[str, typer.Option(help="1080p, 2k or 4k")] = "2k",
+) -> None:
+    """Start the server on a free port, make one real API request as a client would, save the MP4, stop."""
+    import requests
+    import uvicorn
+
+    from ..api.app import create_app
+    from ..billing.keys import create_key, list_keys, revoke_key
+    from ..db import Database
+    from ..logs import configure_logging
+
+    settings = settings_with(embedded_workers=1, log_level="WARNING")
+    configure_logging(settings.log_level)
+    db = Database(settings.database)
+    db.migrate()
+    # One demo key at a time: the previous run's key is revoked, its secret having been discarded.
+    for info, _ in list_keys(db):
+        if info.name == "demo" and info.revoked_at is None:
+            revoke_key(db, info.id)
+    key = create_key(db, name="demo", credits=Decimal(5), scopes=["ltx-2-fast", "4k"]).secret
+    db.dispose()
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    base = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), log_config=None, access_log=False))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    try:
+        with console.status(f"Server at {base}: loading the {settings.model!r} model"):
+            _wait_ready(base)
+        payload = {"prompt": prompt, "duration": duration, "resolution": resolution, "generate_audio": True}
+        console.print(f"POST {base}/v1/ltx-2-fast {payload}")
+        started = time.perf_counter()
+        with console.status("Generating"):
+            response = requests.post(f"{base}/v1/ltx-2-fast", json=payload, headers={"x-api-key": key}, timeout=900)
+        if response.status_code != 200:
+            console.print(f"[red]{response.status_code}: {response.text}[/red]")
+            raise typer.Exit(1)
+        output.write_bytes(response.content)
+        console.print(
+            f"200 {response.headers['content-type']}, {len(response.content)} bytes in "
+            f"{time.perf_counter() - started:.1f} s → {output}\n"
+            f"  x-cost ${response.headers['x-cost']}, x-remaining-credits ${response.headers['x-remaining-credits']}, "
+            f"x-generation-time {response.headers['x-generation-time']} s, x-seed-value "
+            f"{response.headers['x-seed-value']}, x-request-id {response.headers['x-request-id']}\n"
+            "Run your own server with `ltxserve serve` and make keys with `ltxserve keys create --credits 10`."
+        )
+    finally:
+        server.should_exit = True
+        thread.join(60)
+
+
+def _wait_ready(base: str, timeout_s: float = 600) -> None:
+    import requests
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"{base}/readyz", timeout=5).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"{base} was not ready within {timeout_s:g} s")

@@ -1,0 +1,3 @@
+from .store import ACTIVE, TERMINAL, ClaimedJob, JobStatus, JobStore, JobView
+
+__all__ = ["ACTIVE", "TERMINAL", "ClaimedJob", "JobStatus", "JobStore", "JobView"]

@@ -1,0 +1,351 @@
+"""The job store: every state change of a job, and the money that goes with it, in one transaction.
+
+A job is QUEUED when accepted (its price reserved), PROCESSING while a worker holds its lease, then
+COMPLETED (price captured), FAILED or CANCELED (price released). A worker that stops renewing its
+lease loses the job: it is queued again, or FAILED once it has been tried `max_attempts` times. Each
+transition is a conditional UPDATE, so a late or duplicate actor changes nothing and no job is ever
+charged twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from sqlalchemy import delete, func, select, update
+
+from ..billing import ledger
+from ..billing.keys import KeyInfo
+from ..billing.prices import format_dollars
+from ..db import ApiKey, Database, Job, JobInput, WorkerRow, utcnow
+from ..errors import InsufficientCredits, RateLimited
+
+log = logging.getLogger(__name__)
+
+
+class JobStatus(StrEnum):
+    QUEUED = "QUEUED"
+    PROCESSING = "PROCESSING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CANCELED = "CANCELED"
+
+
+ACTIVE = (JobStatus.QUEUED, JobStatus.PROCESSING)
+TERMINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELED})
+
+# Seconds a client is told to wait when its key already has as many generations as it may run at once.
+CONCURRENCY_RETRY_AFTER_S = 5
+
+
+@dataclass(frozen=True)
+class JobView:
+    id: str
+    key_id: str
+    model: str
+    status: JobStatus
+    request: dict
+    price: int
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    attempts: int
+    progress_stage: str | None
+    progress_step: int | None
+    progress_total: int | None
+    error_code: str | None
+    error_message: str | None
+    result_key: str | None
+    result: dict | None
+
+    @classmethod
+    def of(cls, row: Job) -> JobView:
+        return cls(
+            **{name: getattr(row, name) for name in cls.__dataclass_fields__ if name != "status"},
+            status=JobStatus(row.status),
+        )
+
+    @property
+    def finished(self) -> bool:
+        return self.status in TERMINAL
+
+    @property
+    def generation_seconds(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    job: JobView
+    image: bytes | None
+
+
+Listener = Callable[[str, JobStatus], None]
+
+
+class JobStore:
+    def __init__(self, db: Database, *, lease_s: float = 30.0, max_attempts: int = 3) -> None:
+        self.db = db
+        self.lease = timedelta(seconds=lease_s)
+        self.max_attempts = max_attempts
+        self._listeners: list[Listener] = []
+        self._listeners_lock = threading.Lock()
+
+    # Listeners let waiters in this process react at once; other processes see changes by polling.
+    def subscribe(self, listener: Listener) -> None:
+        with self._listeners_lock:
+            self._listeners.append(listener)
+
+    def unsubscribe(self, listener: Listener) -> None:
+        with self._listeners_lock:
+            self._listeners.remove(listener)
+
+    def _notify(self, job_id: str, status: JobStatus) -> None:
+        with self._listeners_lock:
+            listeners = list(self._listeners)
+        for listener in listeners:
+            listener(job_id, status)
+
+    # --- accepting -------------------------------------------------------------------------------
+
+    def submit(
+        self,
+        key: KeyInfo,
+        *,
+        job_id: str,
+        model: str,
+        request: dict,
+        price: int,
+        image: bytes | None,
+        concurrency_limit: int,
+    ) -> JobView:
+        """Accept a job and reserve its price, or refuse it (429 or 406) without a trace."""
+        with self.db.write() as session:
+            # Serialises this key's submissions on PostgreSQL; SQLite's write lock already does.
+            session.execute(select(ApiKey.id).where(ApiKey.id == key.id).with_for_update())
+            active = session.scalar(
+                select(func.count()).select_from(Job).where(Job.key_id == key.id, Job.status.in_(ACTIVE))
+            )
+            if active >= concurrency_limit:
+                raise RateLimited(
+                    f"This key already has {active} generation(s) queued or running, its limit. "
+                    "Retry when one finishes.",
+                    CONCURRENCY_RETRY_AFTER_S,
+                )
+            available = ledger.balance(session, key.id)
+            if available < price:
+                raise InsufficientCredits(
+                    f"Insufficient credits: this request costs ${format_dollars(price)} and the key has "
+                    f"${format_dollars(available)} left. Add credits or ask for a shorter or smaller clip."
+                )
+            row = Job(
+                id=job_id,
+                key_id=key.id,
+                model=model,
+                status=JobStatus.QUEUED,
+                request=request,
+                price=price,
+                created_at=utcnow(),
+                attempts=0,
+            )
+            session.add(row)
+            session.flush()
+            if image is not None:
+                session.add(JobInput(job_id=job_id, image=image))
+            ledger.reserve(session, key.id, job_id, price)
+            view = JobView.of(row)
+        self._notify(job_id, JobStatus.QUEUED)
+        return view
+
+    # --- reading ---------------------------------------------------------------------------------
+
+    def get(self, job_id: str) -> JobView | None:
+        with self.db.read() as session:
+            row = session.get(Job, job_id)
+            return JobView.of(row) if row is not None else None
+
+    def balance(self, key_id: str) -> int:
+        with self.db.read() as session:
+            return ledger.balance(session, key_id)
+
+    def queue_depth(self) -> int:
+        with self.db.read() as session:
+            return session.scalar(select(func.count()).select_from(Job).where(Job.status == JobStatus.QUEUED))
+
+    def captured_total(self) -> int:
+        with self.db.read() as session:
+            return ledger.captured_total(session)
+
+    # --- working ---------------------------------------------------------------------------------
+
+    def claim(self, worker_id: str) -> ClaimedJob | None:
+        """Take the oldest queued job under a fresh lease."""
+        now = utcnow()
+        with self.db.write() as session:
+            row = session.scalars(
+                select(Job)
+                .where(Job.status == JobStatus.QUEUED)
+                .order_by(Job.created_at)
+                .limit(1)
+                .with_for_update(skip_locked=True)
+            ).first()
+            if row is None:
+                return None
+            row.status = JobStatus.PROCESSING
+            row.lease_owner = worker_id
+            row.lease_expires_at = now + self.lease
+            row.attempts += 1
+            row.started_at = now
+            row.progress_stage = row.progress_step = row.progress_total = None
+            image = session.scalar(select(JobInput.image).where(JobInput.job_id == row.id))
+            claimed = ClaimedJob(JobView.of(row), image)
+        self._notify(claimed.job.id, JobStatus.PROCESSING)
+        return claimed
+
+    def _held(self, job_id: str, worker_id: str):
+        return update(Job).where(Job.id == job_id, Job.lease_owner == worker_id, Job.status == JobStatus.PROCESSING)
+
+    def heartbeat(self, job_id: str, worker_id: str) -> bool:
+        """Renew the lease; False once the job is no longer this worker's (canceled, or lost)."""
+        with self.db.write() as session:
+            done = session.execute(self._held(job_id, worker_id).values(lease_expires_at=utcnow() + self.lease))
+            return done.rowcount == 1
+
+    def report_progress(self, job_id: str, worker_id: str, stage: str, step: int, total: int) -> bool:
+        """Record progress and renew the lease; False means stop: the job is no longer this worker's."""
+        with self.db.write() as session:
+            done = session.execute(
+                self._held(job_id, worker_id).values(
+                    progress_stage=stage,
+                    progress_step=step,
+                    progress_total=total,
+                    lease_expires_at=utcnow() + self.lease,
+                )
+            )
+            return done.rowcount == 1
+
+    def complete(self, job_id: str, worker_id: str, result_key: str, result: dict) -> bool:
+        """Mark the job done and capture its price; False (nothing changed) if it was no longer ours."""
+        with self.db.write() as session:
+            row = session.scalars(
+                select(Job).where(Job.id == job_id, Job.lease_owner == worker_id, Job.status == JobStatus.PROCESSING)
+                .with_for_update()
+            ).first()
+            if row is None:
+                return False
+            row.status = JobStatus.COMPLETED
+            row.finished_at = utcnow()
+            row.result_key = result_key
+            row.result = result
+            row.lease_owner = row.lease_expires_at = None
+            session.execute(delete(JobInput).where(JobInput.job_id == job_id))
+            ledger.capture(session, row.key_id, job_id, row.price)
+        self._notify(job_id, JobStatus.COMPLETED)
+        return True
+
+    def fail(self, job_id: str, worker_id: str, code: str, message: str) -> bool:
+        """Mark the job failed and give its price back; False if it was no longer ours."""
+        with self.db.write() as session:
+            row = session.scalars(
+                select(Job).where(Job.id == job_id, Job.lease_owner == worker_id, Job.status == JobStatus.PROCESSING)
+                .with_for_update()
+            ).first()
+            if row is None:
+                return False
+            self._finish_unbilled(session, row, JobStatus.FAILED, code, message)
+        self._notify(job_id, JobStatus.FAILED)
+        return True
+
+    def cancel(self, job_id: str, code: str, message: str) -> JobView | None:
+        """Cancel a queued or running job and give its price back. A running job's worker finds out at its
+        next progress report. Returns the job as it now is (unchanged if it had already finished)."""
+        with self.db.write() as session:
+            row = session.scalars(select(Job).where(Job.id == job_id).with_for_update()).first()
+            if row is None:
+                return None
+            changed = row.status in ACTIVE
+            if changed:
+                self._finish_unbilled(session, row, JobStatus.CANCELED, code, message)
+            view = JobView.of(row)
+        if changed:
+            self._notify(job_id, JobStatus.CANCELED)
+        return view
+
+    def reap(self) -> int:
+        """Take jobs back from workers whose leases ran out: queue them again, or fail them once they have
+        had all their attempts. Safe to run from every process at once."""
+        now = utcnow()
+        with self.db.read() as session:
+            expired = session.execute(
+                select(Job.id, Job.lease_owner).where(Job.status == JobStatus.PROCESSING, Job.lease_expires_at < now)
+            ).all()
+        reaped = 0
+        for job_id, owner in expired:
+            with self.db.write() as session:
+                row = session.scalars(
+                    select(Job).where(
+                        Job.id == job_id,
+                        Job.status == JobStatus.PROCESSING,
+                        Job.lease_owner == owner,
+                        Job.lease_expires_at < now,
+                    ).with_for_update(skip_locked=True)
+                ).first()
+                if row is None:
+                    continue
+                if row.attempts >= self.max_attempts:
+                    status = JobStatus.FAILED
+                    self._finish_unbilled(
+                        session,
+                        row,
+                        status,
+                        "worker_lost",
+                        f"The worker running this job stopped responding, {row.attempts} time(s) out of "
+                        f"{self.max_attempts} allowed. You were not charged.",
+                    )
+                else:
+                    status = JobStatus.QUEUED
+                    row.status = status
+                    row.lease_owner = row.lease_expires_at = None
+                log.warning(
+                    "lease expired", extra={"request_id": job_id, "worker": owner, "now_status": str(status)}
+                )
+            reaped += 1
+            self._notify(job_id, status)
+        return reaped
+
+    def _finish_unbilled(self, session, row: Job, status: JobStatus, code: str, message: str) -> None:
+        row.status = status
+        row.finished_at = utcnow()
+        row.error_code = code
+        row.error_message = message
+        row.lease_owner = row.lease_expires_at = None
+        session.execute(delete(JobInput).where(JobInput.job_id == row.id))
+        ledger.release(session, row.key_id, row.id, row.price, note=code)
+
+    # --- workers ---------------------------------------------------------------------------------
+
+    def register_worker(self, worker_id: str, *, host: str, pid: int, model: str) -> None:
+        with self.db.write() as session:
+            session.merge(WorkerRow(id=worker_id, host=host, pid=pid, model=model, started_at=utcnow(),
+                                    heartbeat_at=utcnow()))
+
+    def worker_heartbeat(self, worker_id: str) -> None:
+        with self.db.write() as session:
+            session.execute(update(WorkerRow).where(WorkerRow.id == worker_id).values(heartbeat_at=utcnow()))
+
+    def unregister_worker(self, worker_id: str) -> None:
+        with self.db.write() as session:
+            session.execute(delete(WorkerRow).where(WorkerRow.id == worker_id))
+
+    def live_workers(self) -> int:
+        """Workers heard from within one lease: the ones that could take a job now or soon."""
+        with self.db.read() as session:
+            return session.scalar(
+                select(func.count()).select_from(WorkerRow).where(WorkerRow.heartbeat_at > utcnow() - self.lease)
+            )

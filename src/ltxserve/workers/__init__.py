@@ -1,0 +1,3 @@
+from .worker import Worker, WorkerConfig
+
+__all__ = ["Worker", "WorkerConfig"]

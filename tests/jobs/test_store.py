@@ -1,0 +1,178 @@
+"""The job store on both databases: every transition, and the money that moves with it."""
+
+from __future__ import annotations
+
+import threading
+from decimal import Decimal
+
+import pytest
+import sqlalchemy.exc
+from sqlalchemy import select, text
+
+from ltxserve.billing import keys, ledger
+from ltxserve.db import Database, LedgerEntry
+from ltxserve.errors import InsufficientCredits, RateLimited
+from ltxserve.jobs import JobStatus, JobStore
+
+PRICE = 300_000  # $0.30
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request, tmp_path):
+    if request.param == "sqlite":
+        database = Database(f"sqlite:///{tmp_path / 'jobs.db'}")
+    else:
+        database = Database(request.getfixturevalue("pg_url"))
+    database.migrate()
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def store(db) -> JobStore:
+    return JobStore(db, lease_s=30, max_attempts=2)
+
+
+def submit(store: JobStore, key, job_id: str, *, price: int = PRICE, limit: int = 10, image: bytes | None = None):
+    return store.submit(
+        key, job_id=job_id, model="ltx-2-fast", request={"prompt": "p"}, price=price, image=image,
+        concurrency_limit=limit,
+    )
+
+
+def entries(db: Database, job_id: str) -> list[str]:
+    with db.read() as session:
+        return list(session.scalars(select(LedgerEntry.kind).where(LedgerEntry.job_id == job_id).order_by(LedgerEntry.id)))
+
+
+def test_a_success_is_reserved_then_captured_once(db, store):
+    key = keys.create_key(db, credits=Decimal(1)).info
+    submit(store, key, "j1", image=b"png")
+    assert store.balance(key.id) == 700_000
+    claimed = store.claim("w1")
+    assert claimed.job.id == "j1" and claimed.image == b"png" and claimed.job.attempts == 1
+    assert store.report_progress("j1", "w1", "stage1", 1, 8)
+    assert store.complete("j1", "w1", "j1.mp4", {"seed": 1})
+    assert not store.complete("j1", "w1", "j1.mp4", {"seed": 1}), "a second completion must change nothing"
+    assert not store.fail("j1", "w1", "generation_failed", "late")
+    assert entries(db, "j1") == ["reserve", "capture"]
+    assert store.balance(key.id) == 700_000
+    with db.read() as session:
+        assert ledger.held(session, key.id) == 0
+    assert store.get("j1").status is JobStatus.COMPLETED
+    assert store.captured_total() == PRICE
+
+
+def test_a_failure_releases_the_price(db, store):
+    key = keys.create_key(db, credits=Decimal(1)).info
+    submit(store, key, "j1")
+    store.claim("w1")
+    assert store.fail("j1", "w1", "generation_failed", "boom")
+    assert entries(db, "j1") == ["reserve", "release"]
+    assert store.balance(key.id) == 1_000_000
+    assert store.get("j1").error_message == "boom"
+
+
+def test_cancel_of_a_running_job_stops_its_worker_and_is_not_billed(db, store):
+    key = keys.create_key(db, credits=Decimal(1)).info
+    submit(store, key, "j1")
+    store.claim("w1")
+    assert store.cancel("j1", "timeout", "too slow").status is JobStatus.CANCELED
+    assert not store.report_progress("j1", "w1", "stage2", 1, 3), "the worker must learn it lost the job"
+    assert not store.heartbeat("j1", "w1")
+    assert not store.complete("j1", "w1", "j1.mp4", {})
+    assert store.cancel("j1", "timeout", "again").status is JobStatus.CANCELED
+    assert entries(db, "j1") == ["reserve", "release"]
+    assert store.balance(key.id) == 1_000_000
+
+
+def test_insufficient_credits_and_concurrency_are_refused_without_a_trace(db, store):
+    key = keys.create_key(db, credits=Decimal("0.5")).info
+    submit(store, key, "j1", limit=1)
+    with pytest.raises(RateLimited) as limited:
+        submit(store, key, "j2", limit=1)
+    assert limited.value.retry_after_s >= 1
+    with pytest.raises(InsufficientCredits, match=r"costs \$0.3 and the key has \$0.2 left"):
+        submit(store, key, "j3", limit=5)
+    assert store.get("j2") is None and store.get("j3") is None
+    assert store.balance(key.id) == 200_000
+
+
+def test_an_expired_lease_requeues_then_fails_unbilled(db, store):
+    store = JobStore(db, lease_s=0.05, max_attempts=2)
+    key = keys.create_key(db, credits=Decimal(1)).info
+    submit(store, key, "j1")
+    store.claim("dead-1")
+    threading.Event().wait(0.1)
+    assert store.reap() == 1
+    assert store.get("j1").status is JobStatus.QUEUED
+    assert not store.complete("j1", "dead-1", "x", {}), "the dead worker's late result must not count"
+    store.claim("dead-2")
+    threading.Event().wait(0.1)
+    store.reap()
+    job = store.get("j1")
+    assert job.status is JobStatus.FAILED and job.error_code == "worker_lost" and job.attempts == 2
+    assert entries(db, "j1") == ["reserve", "release"]
+    assert store.balance(key.id) == 1_000_000
+
+
+def test_claims_go_oldest_first_and_never_twice(db, store):
+    key = keys.create_key(db, credits=Decimal(10)).info
+    for n in range(6):
+        submit(store, key, f"j{n}")
+    claimed: list[str] = []
+    lock = threading.Lock()
+
+    def claim_all(worker: str) -> None:
+        while (job := store.claim(worker)) is not None:
+            with lock:
+                claimed.append(job.job.id)
+
+    threads = [threading.Thread(target=claim_all, args=(f"w{n}",)) for n in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(claimed) == [f"j{n}" for n in range(6)]
+
+
+def test_concurrent_submissions_never_overspend(db, store):
+    key = keys.create_key(db, credits=Decimal(3)).info
+    outcomes: list[str] = []
+
+    def one(n: int) -> None:
+        try:
+            submit(store, key, f"j{n}", limit=100)
+            outcomes.append("ok")
+        except InsufficientCredits:
+            outcomes.append("406")
+
+    threads = [threading.Thread(target=one, args=(n,)) for n in range(30)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert outcomes.count("ok") == 10 and outcomes.count("406") == 20
+    assert store.balance(key.id) == 0
+
+
+def test_the_ledger_is_append_only_in_the_database(db):
+    key = keys.create_key(db, credits=Decimal(1)).info
+    for statement in ("UPDATE ledger SET amount = 1", "DELETE FROM ledger"):
+        with pytest.raises(sqlalchemy.exc.DatabaseError, match="append-only"):
+            with db.write() as session:
+                session.execute(text(statement))
+    assert JobStore(db).balance(key.id) == 1_000_000
+
+
+def test_live_workers_are_those_heard_from_within_a_lease(db):
+    store = JobStore(db, lease_s=0.1)
+    assert store.live_workers() == 0
+    store.register_worker("w1", host="h", pid=1, model="tiny")
+    assert store.live_workers() == 1
+    threading.Event().wait(0.15)
+    assert store.live_workers() == 0
+    store.worker_heartbeat("w1")
+    assert store.live_workers() == 1
+    store.unregister_worker("w1")
+    assert store.live_workers() == 0
