@@ -1,0 +1,169 @@
+"""What the HTTP service costs on top of the engine, and how many cheap requests it answers.
+
+1. The same tiny-model generation (fixed seed) called directly on the engine in this process and
+   through `POST /v1/ltx-2-fast` on a real `ltxserve serve` process, interleaved; the ratio of the
+   medians (target <= 1.02). The HTTP time is the client's whole round trip: accept, queue, worker,
+   result, download.
+2. Requests per second of `GET /healthz` and of a 401 answer (`POST /v1/ltx-2-fast` with an unknown
+   key) under concurrent load from `wrk` (Debian: apt-get install wrk).
+
+    python bench/serve_overhead.py [--runs 7] [--resolution 1080p] [--duration 6] [--out bench/results/serve_overhead.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _start_server(data_dir: Path, port: int) -> subprocess.Popen:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("LTXSERVE_")}
+    env.update(HF_HUB_OFFLINE="1", LTXSERVE_DATA_DIR=str(data_dir), LTXSERVE_PORT=str(port))
+    log = (data_dir / "server.log").open("wb")
+    server = subprocess.Popen([sys.executable, "-m", "ltxserve", "serve"], env=env, stdout=log, stderr=log)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200:
+                return server
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.2)
+    server.kill()
+    raise TimeoutError("the server did not become ready")
+
+
+def _wrk(url: str, seconds: int, connections: int, script: Path | None = None) -> dict:
+    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    if script is not None:
+        command += ["-s", str(script)]
+    output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)", output)
+    scale = {"us": 1e-3, "ms": 1.0, "s": 1e3}[p50.group(2)]
+    return {"requests_per_s": rate, "p50_ms": float(p50.group(1)) * scale}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--resolution", default="1080p")
+    parser.add_argument("--duration", type=int, default=6)
+    parser.add_argument("--load-seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "serve_overhead.json")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("needs the wrk program (Debian: apt-get install wrk)")
+    os.environ["HF_HUB_OFFLINE"] = "1"
+
+    from ltxserve.billing.keys import create_key
+    from ltxserve.config import Settings
+    from ltxserve.db import Database
+    from ltxserve.logs import quiet_libraries
+    from ltxserve.request import parse_request
+    from ltxserve.workers.runtime import load_engine
+
+    quiet_libraries()
+    body = {"prompt": "rain on a tin roof, thunder", "duration": args.duration, "resolution": args.resolution,
+            "generate_audio": True, "seed": 7}
+    with tempfile.TemporaryDirectory() as tmp:
+        data_dir = Path(tmp)
+        port = _free_port()
+        base = f"http://127.0.0.1:{port}"
+        settings = Settings(data_dir=data_dir)
+        engine = load_engine(settings)
+        db = Database(settings.database)
+        db.migrate()
+        api_key = create_key(db, credits=Decimal(1000), rpm_limit=10_000, concurrency_limit=10).secret
+        db.dispose()
+        server = _start_server(data_dir, port)
+        try:
+            spec = parse_request(body).to_spec()
+            direct, served = [], []
+            generate = lambda: engine.generate(spec, data_dir / "direct.mp4")  # noqa: E731
+            post = lambda: requests.post(f"{base}/v1/ltx-2-fast", json=body, headers={"x-api-key": api_key},  # noqa: E731
+                                         timeout=900)
+            generate()  # warm-up: first-call allocations in both processes
+            assert post().status_code == 200
+            for run in range(args.runs):
+                # Alternate which goes first, so a drift in machine speed hits both sides alike.
+                order = ("direct", "http") if run % 2 == 0 else ("http", "direct")
+                for side in order:
+                    started = time.perf_counter()
+                    if side == "direct":
+                        generate()
+                        direct.append(time.perf_counter() - started)
+                    else:
+                        response = post()
+                        served.append(time.perf_counter() - started)
+                        assert response.status_code == 200, response.text
+                        size = len(response.content)
+                print(f"run {run + 1}/{args.runs}: direct {direct[-1]:.3f} s, http {served[-1]:.3f} s", flush=True)
+            assert size == (data_dir / "direct.mp4").stat().st_size, "both paths must produce the same clip"
+
+            lua = data_dir / "unauthorized.lua"
+            lua.write_text(
+                'wrk.method = "POST"\nwrk.headers["content-type"] = "application/json"\n'
+                'wrk.headers["x-api-key"] = "ltx_not-a-key"\n'
+                f"wrk.body = {json.dumps(json.dumps(body))}\n"
+            )
+            assert requests.post(f"{base}/v1/ltx-2-fast", json=body, headers={"x-api-key": "ltx_not-a-key"},
+                                 timeout=30).status_code == 401
+            healthz = _wrk(f"{base}/healthz", args.load_seconds, args.connections)
+            unauthorized = _wrk(f"{base}/v1/ltx-2-fast", args.load_seconds, args.connections, lua)
+        finally:
+            server.terminate()
+            server.wait(30)
+
+    ratio = statistics.median(served) / statistics.median(direct)
+    result = {
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "request": body,
+        "runs": args.runs,
+        "direct_s": direct,
+        "http_s": served,
+        "direct_median_s": statistics.median(direct),
+        "http_median_s": statistics.median(served),
+        "ratio_of_medians": ratio,
+        "load": {"connections": args.connections, "seconds": args.load_seconds, "healthz": healthz,
+                 "unauthorized_401": unauthorized},
+    }
+    print()
+    print(f"{'':<34}{'median s':>10}")
+    print(f"{'engine.generate (direct)':<34}{result['direct_median_s']:>10.3f}")
+    print(f"{'POST /v1/ltx-2-fast (round trip)':<34}{result['http_median_s']:>10.3f}")
+    print(f"{'ratio http / direct':<34}{ratio:>10.3f}")
+    print()
+    print(f"{'under load (' + str(args.connections) + ' connections)':<34}{'req/s':>10}{'p50 ms':>10}")
+    for name, numbers in (("GET /healthz", healthz), ("401 (unknown key)", unauthorized)):
+        print(f"{name:<34}{numbers['requests_per_s']:>10.0f}{numbers['p50_ms']:>10.2f}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2))
+    print(f"\nwrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
