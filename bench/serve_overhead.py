@@ -3,7 +3,8 @@
 1. The same tiny-model generation (fixed seed) called directly on the engine in this process and
    through `POST /v1/ltx-2-fast` on a real `ltxserve serve` process, interleaved; the ratio of the
    medians (target <= 1.02). The HTTP time is the client's whole round trip: accept, queue, worker,
-   result, download.
+   result, download. Also the round trip less the worker's own generation time (x-generation-time):
+   what the service adds to each request, free of the run-to-run noise of the generation itself.
 2. Requests per second of `GET /healthz` and of a 401 answer (`POST /v1/ltx-2-fast` with an unknown
    key) under concurrent load from `wrk` (Debian: apt-get install wrk).
 
@@ -102,7 +103,7 @@ def main() -> None:
         server = _start_server(data_dir, port)
         try:
             spec = parse_request(body).to_spec()
-            direct, served = [], []
+            direct, served, in_worker = [], [], []
             generate = lambda: engine.generate(spec, data_dir / "direct.mp4")  # noqa: E731
             post = lambda: requests.post(f"{base}/v1/ltx-2-fast", json=body, headers={"x-api-key": api_key},  # noqa: E731
                                          timeout=900)
@@ -120,6 +121,7 @@ def main() -> None:
                         response = post()
                         served.append(time.perf_counter() - started)
                         assert response.status_code == 200, response.text
+                        in_worker.append(float(response.headers["x-generation-time"]))
                         size = len(response.content)
                 print(f"run {run + 1}/{args.runs}: direct {direct[-1]:.3f} s, http {served[-1]:.3f} s", flush=True)
             assert size == (data_dir / "direct.mp4").stat().st_size, "both paths must produce the same clip"
@@ -148,6 +150,9 @@ def main() -> None:
         "direct_median_s": statistics.median(direct),
         "http_median_s": statistics.median(served),
         "ratio_of_medians": ratio,
+        "worker_generation_s": in_worker,
+        # Per request: the round trip less the worker's own generation time, i.e. what the service adds.
+        "service_overhead_median_ms": statistics.median(s - g for s, g in zip(served, in_worker)) * 1000,
         "load": {"connections": args.connections, "seconds": args.load_seconds, "healthz": healthz,
                  "unauthorized_401": unauthorized},
     }
@@ -156,6 +161,7 @@ def main() -> None:
     print(f"{'engine.generate (direct)':<34}{result['direct_median_s']:>10.3f}")
     print(f"{'POST /v1/ltx-2-fast (round trip)':<34}{result['http_median_s']:>10.3f}")
     print(f"{'ratio http / direct':<34}{ratio:>10.3f}")
+    print(f"{'service overhead per request (ms)':<34}{result['service_overhead_median_ms']:>10.1f}")
     print()
     print(f"{'under load (' + str(args.connections) + ' connections)':<34}{'req/s':>10}{'p50 ms':>10}")
     for name, numbers in (("GET /healthz", healthz), ("401 (unknown key)", unauthorized)):

@@ -16,10 +16,10 @@ from decimal import Decimal
 from pathlib import Path
 
 import requests
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 
 from ltxserve.billing import keys
-from ltxserve.db import Database
+from ltxserve.db import Database, Job, LedgerEntry
 
 PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -157,6 +157,24 @@ class Server:
         db = self.database()
         try:
             return keys.create_key(db, credits=Decimal(credits), scopes=scopes, **limits).secret
+        finally:
+            db.dispose()
+
+    def ledger_kinds(self, job_id: str) -> list[str]:
+        """The kinds of the job's ledger entries, in the order they were written."""
+        db = self.database()
+        try:
+            with db.read() as session:
+                query = select(LedgerEntry.kind).where(LedgerEntry.job_id == job_id).order_by(LedgerEntry.id)
+                return list(session.scalars(query))
+        finally:
+            db.dispose()
+
+    def job_statuses(self) -> set[str]:
+        db = self.database()
+        try:
+            with db.read() as session:
+                return set(session.scalars(select(Job.status)))
         finally:
             db.dispose()
 

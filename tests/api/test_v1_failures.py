@@ -9,32 +9,10 @@ import time
 
 import pytest
 import requests
-from sqlalchemy import select
 
-from ltxserve.db import Job, LedgerEntry
 from tests.servers import Server
 
 from .client import SMALL, assert_error, credits, generate
-
-
-def ledger_kinds(server: Server, job_id: str) -> list[str]:
-    db = server.database()
-    try:
-        with db.read() as session:
-            return list(
-                session.scalars(select(LedgerEntry.kind).where(LedgerEntry.job_id == job_id).order_by(LedgerEntry.id))
-            )
-    finally:
-        db.dispose()
-
-
-def job_status(server: Server) -> set[str]:
-    db = server.database()
-    try:
-        with db.read() as session:
-            return set(session.scalars(select(Job.status)))
-    finally:
-        db.dispose()
 
 
 @pytest.fixture
@@ -62,7 +40,7 @@ def test_a_generation_that_fails_on_our_side_is_500_logged_and_not_billed(make_s
     body = assert_error(response, 500, "generation_failed")
     assert "not charged" in body["error"]
     assert credits(server.base, api_key) == 10
-    assert ledger_kinds(server, body["request_id"]) == ["reserve", "release"]
+    assert server.ledger_kinds(body["request_id"]) == ["reserve", "release"]
     errors = [line for line in server.process.log_lines() if line["level"] == "ERROR"]
     assert any(line["request_id"] == body["request_id"] and "exc_info" in line for line in errors)
 
@@ -88,7 +66,7 @@ def test_a_worker_killed_mid_job_is_502_and_not_billed(make_server):
     call = threading.Thread(target=lambda: answer.append(generate(server.base, api_key, {**SMALL, "duration": 10})))
     call.start()
     deadline = time.monotonic() + 60
-    while "PROCESSING" not in job_status(server):
+    while "PROCESSING" not in server.job_statuses():
         assert time.monotonic() < deadline
         time.sleep(0.05)
     worker.kill()
@@ -96,7 +74,7 @@ def test_a_worker_killed_mid_job_is_502_and_not_billed(make_server):
     body = assert_error(answer[0], 502, "worker_lost")
     assert "not charged" in body["error"]
     assert credits(server.base, api_key) == 10
-    assert ledger_kinds(server, body["request_id"]) == ["reserve", "release"]
+    assert server.ledger_kinds(body["request_id"]) == ["reserve", "release"]
 
 
 def test_a_generation_over_the_sync_timeout_is_504_and_not_billed(make_server):
@@ -107,10 +85,10 @@ def test_a_generation_over_the_sync_timeout_is_504_and_not_billed(make_server):
     assert time.monotonic() - started < 5
     assert "1 s" in body["error"] and "not charged" in body["error"]
     assert credits(server.base, api_key) == 10
-    assert ledger_kinds(server, body["request_id"]) == ["reserve", "release"]
+    assert server.ledger_kinds(body["request_id"]) == ["reserve", "release"]
     # The worker stops the canceled job at its next step and is free again for the next request.
     deadline = time.monotonic() + 30
-    while "PROCESSING" in job_status(server):
+    while "PROCESSING" in server.job_statuses():
         assert time.monotonic() < deadline
         time.sleep(0.05)
     assert not (server.root / "results" / f"{body['request_id']}.mp4").exists()

@@ -11,21 +11,10 @@ from datetime import UTC, datetime
 
 import requests
 from PIL import Image
-from sqlalchemy import select
 
-from ltxserve.db import Job, LedgerEntry
 from tests.conftest import probe
 
 from .client import SMALL, assert_error, credits, generate
-
-
-def ledger_kinds(server, job_id: str) -> list[str]:
-    db = server.database()
-    try:
-        with db.read() as session:
-            return list(session.scalars(select(LedgerEntry.kind).where(LedgerEntry.job_id == job_id).order_by(LedgerEntry.id)))
-    finally:
-        db.dispose()
 
 
 def test_a_hosted_api_client_gets_a_playable_mp4_and_is_charged_once(server, tmp_path):
@@ -48,7 +37,7 @@ def test_a_hosted_api_client_gets_a_playable_mp4_and_is_charged_once(server, tmp
     reset = datetime.fromisoformat(headers["x-rate-limit-reset-at-utc"].replace("Z", "+00:00"))
     assert 0 < (reset - datetime.now(UTC)).total_seconds() <= 61
     assert credits(server.base, api_key) == 9.7
-    assert ledger_kinds(server, headers["x-request-id"]) == ["reserve", "capture"]
+    assert server.ledger_kinds(headers["x-request-id"]) == ["reserve", "capture"]
 
 
 def test_the_seed_header_reproduces_the_clip(server):
@@ -140,7 +129,7 @@ def test_generations_at_once_over_the_key_limit_are_429(server):
     api_key = server.create_key("10", concurrency_limit=1)
     with ThreadPoolExecutor(2) as pool:
         first = pool.submit(generate, server.base, api_key, {**SMALL, "duration": 10})
-        while not _statuses(server) & {"QUEUED", "PROCESSING"}:
+        while not server.job_statuses() & {"QUEUED", "PROCESSING"}:
             time.sleep(0.02)
         second = generate(server.base, api_key, SMALL)
         assert first.result().status_code == 200
@@ -148,15 +137,6 @@ def test_generations_at_once_over_the_key_limit_are_429(server):
     assert "at once" in body["error"] or "queued or running" in body["error"]
     assert int(second.headers["Retry-After"]) >= 1
     assert credits(server.base, api_key) == 9.5
-
-
-def _statuses(server) -> set[str]:
-    db = server.database()
-    try:
-        with db.read() as session:
-            return set(session.scalars(select(Job.status)))
-    finally:
-        db.dispose()
 
 
 def test_pricing_and_credits_answer_as_the_hosted_api(server):

@@ -10,9 +10,6 @@ from typing import Annotated, Optional
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ..errors import InvalidRequest
-from ..logs import quiet_libraries
-from ..request import decode_image, load_image, parse_request
 from . import keys, server
 from .common import console, settings_with
 
@@ -52,7 +49,11 @@ def generate(
     model: Annotated[Optional[str], typer.Option(help="'tiny' or a directory of LTX-2 weights")] = None,
 ) -> None:
     """Generate one clip and write it as an MP4 (H.264 + AAC)."""
-    from ..engine import Engine
+    # Imported here: they load PyTorch, which the key and server commands should not wait for.
+    from ..errors import InvalidRequest
+    from ..logs import quiet_libraries
+    from ..request import decode_image, load_image, parse_request
+    from ..workers.runtime import load_engine
 
     settings = settings_with(model=model)
     local_image = image is not None and "://" not in image
@@ -84,14 +85,7 @@ def generate(
     spec = request.to_spec(picture)
     started = time.perf_counter()
     with console.status(f"Loading model {settings.model!r}"):
-        engine = Engine.load(
-            settings.model,
-            cache_dir=settings.models_dir,
-            device=settings.device,
-            dtype=settings.dtype,
-            cpu_offload=settings.cpu_offload,
-            settings=settings.engine,
-        )
+        engine = load_engine(settings)
     loaded = time.perf_counter()
 
     columns = (TextColumn("{task.description:<30}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())

@@ -230,13 +230,18 @@ class JobStore:
             )
             return done.rowcount == 1
 
+    @staticmethod
+    def _owned(session, job_id: str, worker_id: str) -> Job | None:
+        return session.scalars(
+            select(Job)
+            .where(Job.id == job_id, Job.lease_owner == worker_id, Job.status == JobStatus.PROCESSING)
+            .with_for_update()
+        ).first()
+
     def complete(self, job_id: str, worker_id: str, result_key: str, result: dict) -> bool:
         """Mark the job done and capture its price; False (nothing changed) if it was no longer ours."""
         with self.db.write() as session:
-            row = session.scalars(
-                select(Job).where(Job.id == job_id, Job.lease_owner == worker_id, Job.status == JobStatus.PROCESSING)
-                .with_for_update()
-            ).first()
+            row = self._owned(session, job_id, worker_id)
             if row is None:
                 return False
             row.status = JobStatus.COMPLETED
@@ -252,10 +257,7 @@ class JobStore:
     def fail(self, job_id: str, worker_id: str, code: str, message: str) -> bool:
         """Mark the job failed and give its price back; False if it was no longer ours."""
         with self.db.write() as session:
-            row = session.scalars(
-                select(Job).where(Job.id == job_id, Job.lease_owner == worker_id, Job.status == JobStatus.PROCESSING)
-                .with_for_update()
-            ).first()
+            row = self._owned(session, job_id, worker_id)
             if row is None:
                 return False
             self._finish_unbilled(session, row, JobStatus.FAILED, code, message)

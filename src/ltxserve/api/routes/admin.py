@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime
 from decimal import Decimal
 
@@ -49,17 +50,7 @@ class KeyOut(BaseModel):
 
     @classmethod
     def of(cls, info: keys.KeyInfo, balance: int | None = None) -> KeyOut:
-        return cls(
-            id=info.id,
-            name=info.name,
-            prefix=info.prefix,
-            scopes=list(info.scopes),
-            rpm_limit=info.rpm_limit,
-            concurrency_limit=info.concurrency_limit,
-            created_at=info.created_at,
-            revoked_at=info.revoked_at,
-            credits=None if balance is None else float(to_dollars(balance)),
-        )
+        return cls(**asdict(info), credits=None if balance is None else float(to_dollars(balance)))
 
 
 class CreatedKey(KeyOut):
