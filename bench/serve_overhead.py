@@ -17,11 +17,8 @@ import argparse
 import json
 import os
 import platform
-import re
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,42 +26,9 @@ from decimal import Decimal
 from pathlib import Path
 
 import requests
+from _serving import free_port, start, wait_ready, wrk
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _start_server(data_dir: Path, port: int) -> subprocess.Popen:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("LTXSERVE_")}
-    env.update(HF_HUB_OFFLINE="1", LTXSERVE_DATA_DIR=str(data_dir), LTXSERVE_PORT=str(port))
-    log = (data_dir / "server.log").open("wb")
-    server = subprocess.Popen([sys.executable, "-m", "ltxserve", "serve"], env=env, stdout=log, stderr=log)
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200:
-                return server
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.2)
-    server.kill()
-    raise TimeoutError("the server did not become ready")
-
-
-def _wrk(url: str, seconds: int, connections: int, script: Path | None = None) -> dict:
-    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency"]
-    if script is not None:
-        command += ["-s", str(script)]
-    output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
-    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
-    p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)", output)
-    scale = {"us": 1e-3, "ms": 1.0, "s": 1e3}[p50.group(2)]
-    return {"requests_per_s": rate, "p50_ms": float(p50.group(1)) * scale}
 
 
 def main() -> None:
@@ -92,7 +56,7 @@ def main() -> None:
             "generate_audio": True, "seed": 7}
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp)
-        port = _free_port()
+        port = free_port()
         base = f"http://127.0.0.1:{port}"
         settings = Settings(data_dir=data_dir)
         engine = load_engine(settings)
@@ -100,7 +64,8 @@ def main() -> None:
         db.migrate()
         api_key = create_key(db, credits=Decimal(1000), rpm_limit=10_000, concurrency_limit=10).secret
         db.dispose()
-        server = _start_server(data_dir, port)
+        server = start(data_dir, port)
+        wait_ready(server, port)
         try:
             spec = parse_request(body).to_spec()
             direct, served, in_worker = [], [], []
@@ -134,8 +99,8 @@ def main() -> None:
             )
             assert requests.post(f"{base}/v1/ltx-2-fast", json=body, headers={"x-api-key": "ltx_not-a-key"},
                                  timeout=30).status_code == 401
-            healthz = _wrk(f"{base}/healthz", args.load_seconds, args.connections)
-            unauthorized = _wrk(f"{base}/v1/ltx-2-fast", args.load_seconds, args.connections, lua)
+            healthz = wrk(f"{base}/healthz", args.load_seconds, args.connections)
+            unauthorized = wrk(f"{base}/v1/ltx-2-fast", args.load_seconds, args.connections, lua)
         finally:
             server.terminate()
             server.wait(30)

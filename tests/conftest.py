@@ -141,3 +141,47 @@ def pg_url():
     schema = PgSchema()
     yield schema.url
     schema.drop()
+
+
+@dataclass
+class S3Server:
+    endpoint: str
+    bucket: str
+    env: dict[str, str]
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """A real S3-compatible server (moto's, from PyPI) on a loopback port, with one bucket."""
+    import subprocess
+    import sys
+    import time
+
+    import boto3
+    import requests
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    log = (tmp_path_factory.mktemp("s3") / "moto.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            requests.get(endpoint, timeout=2)
+            break
+        except requests.ConnectionError:
+            assert time.monotonic() < deadline and process.poll() is None, "the S3 server did not start"
+            time.sleep(0.1)
+    # Static credentials: without them boto3 would look for an instance role on the network.
+    env = {"AWS_ACCESS_KEY_ID": "ltxserve-test", "AWS_SECRET_ACCESS_KEY": "ltxserve-test-secret",
+           "AWS_DEFAULT_REGION": "us-east-1"}
+    os.environ.update(env)
+    boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="ltxserve-results")
+    yield S3Server(endpoint, "ltxserve-results", env)
+    process.terminate()
+    process.wait(30)
+    log.close()

@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from .engine import EncodeSettings, EngineSettings
 from .net.safe_fetch import SafeFetcher
+from .storage import ResultStorage, open_storage
 
 X264Preset = Literal[
     "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"
@@ -56,6 +57,19 @@ class Settings(BaseSettings):
         None, description="SQLAlchemy URL (postgresql+psycopg://...); default: a SQLite file in data_dir"
     )
     results_dir: Path | None = Field(None, description="Where finished clips are kept; default: data_dir/results")
+    storage_url: str | None = Field(
+        None, description="s3://bucket[/prefix] to keep clips in S3-compatible storage; default: results_dir"
+    )
+    s3_endpoint_url: str | None = Field(None, description="S3 endpoint for non-AWS storage (MinIO, R2, ...)")
+    s3_region: str | None = Field(None, description="S3 region (default us-east-1)")
+    result_ttl_s: float = Field(86_400.0, gt=0, description="Seconds a finished clip is kept before deletion")
+    public_url: str | None = Field(
+        None, description="Base of the absolute URLs the API hands out (behind a proxy); default: as called"
+    )
+    webhook_timeout_s: float = Field(10.0, gt=0, description="How long one webhook delivery may take")
+    webhook_backoff_s: float = Field(2.0, gt=0, description="Wait before the first webhook retry; doubles after")
+    webhook_backoff_max_s: float = Field(300.0, gt=0, description="Longest wait between webhook retries")
+    webhook_retry_window_s: float = Field(3600.0, gt=0, description="How long a failing webhook is retried")
     admin_key: SecretStr | None = Field(None, description="Secret for /admin/...; the admin API is off without it")
     embedded_workers: int = Field(1, ge=0, le=1, description="Workers inside the server process (0: external only)")
 
@@ -83,6 +97,13 @@ class Settings(BaseSettings):
         secret = value.get_secret_value()
         if secret.lower() in _PLACEHOLDER_SECRETS or len(secret) < 16:
             raise ValueError("must be a real secret of 16 characters or more, e.g. `openssl rand -hex 24`")
+        return value
+
+    @field_validator("storage_url")
+    @classmethod
+    def _s3_url(cls, value: str | None) -> str | None:
+        if value is not None and not (value.startswith("s3://") and len(value) > len("s3://")):
+            raise ValueError("must be s3://bucket[/prefix], or unset for the local results folder")
         return value
 
     @field_validator("prices")
@@ -124,6 +145,9 @@ class Settings(BaseSettings):
     @property
     def results(self) -> Path:
         return self.results_dir or self.data_dir / "results"
+
+    def result_storage(self) -> ResultStorage:
+        return open_storage(self.storage_url, self.results, endpoint_url=self.s3_endpoint_url, region=self.s3_region)
 
     def image_fetcher(self) -> SafeFetcher:
         return SafeFetcher(

@@ -97,3 +97,33 @@ class GenerationFailed(LtxServeError):
 
 class SyncTimeout(LtxServeError):
     code = "timeout"
+
+
+class Conflict(LtxServeError):
+    """The request contradicts the state of what it names (an idempotency key, a finished job)."""
+
+    code = "conflict"
+
+
+class IdempotencyConflict(Conflict):
+    code = "idempotency_conflict"
+
+
+class Gone(LtxServeError):
+    """The result existed but has been deleted after its retention time."""
+
+    code = "expired"
+
+
+class RequestNotFound(NotFound):
+    """No such request for this key (another key's request is reported the same way)."""
+
+    code = "request_not_found"
+
+
+class NotReady(Conflict):
+    code = "not_ready"
+
+
+class NotCancelable(Conflict):
+    code = "not_cancelable"

@@ -93,6 +93,28 @@ class GenerationRequest(BaseModel):
         )
 
 
+class AsyncGenerationRequest(GenerationRequest):
+    """Body of POST /v2/ltx-2-fast: the same request, and where to POST the outcome."""
+
+    webhook_url: Annotated[
+        str | None,
+        Field(max_length=2048, description="An http(s) URL that gets a signed POST when the request ends"),
+    ] = None
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        if not re.match(r"^https?://[^/?#\s]+", value, re.IGNORECASE):
+            raise ValueError("must be an http(s) URL")
+        return value
+
+    def generation(self) -> GenerationRequest:
+        return GenerationRequest.model_validate(self.model_dump(exclude={"webhook_url"}))
+
+
 def field_issue(error: dict[str, Any]) -> FieldIssue:
     """One pydantic error as the field and sentence a client sees. FastAPI prefixes body fields with "body"."""
     loc = list(error["loc"])
@@ -104,7 +126,8 @@ def field_issue(error: dict[str, Any]) -> FieldIssue:
         return FieldIssue("body", "must be a JSON object")
     field = ".".join(str(part) for part in loc) or "body"
     if error["type"] == "extra_forbidden":
-        return FieldIssue(field, "unknown field; allowed: " + ", ".join(GenerationRequest.model_fields))
+        allowed = ", ".join(GenerationRequest.model_fields)
+        return FieldIssue(field, f"unknown field; allowed: {allowed} (and webhook_url on /v2)")
     if error["type"] == "missing":
         return FieldIssue(field, "is required")
     message = error["msg"].removeprefix("Value error, ").replace("Input should be", "must be")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import requests
@@ -33,3 +34,23 @@ def assert_error(response: requests.Response, status: int, code: str) -> dict:
 
 
 SMALL = {"prompt": "waves on a pebble beach, gulls", "duration": 6, "resolution": "1080p", "generate_audio": True}
+
+
+def submit(base: str, api_key: str, data: dict, **headers: str) -> requests.Response:
+    """The hosted API's v2 call: 202 and where to follow the request."""
+    return requests.post(f"{base}/v2/ltx-2-fast", json=data, headers={"x-api-key": api_key, **headers}, timeout=60)
+
+
+def status(base: str, api_key: str, request_id: str) -> requests.Response:
+    return requests.get(f"{base}/v2/requests/{request_id}/status", headers={"x-api-key": api_key}, timeout=30)
+
+
+def wait_for(base: str, api_key: str, request_id: str, *statuses: str, timeout_s: float = 180) -> dict:
+    """Poll as a client would until the request reaches one of `statuses`; its status body."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        body = status(base, api_key, request_id).json()
+        if body["status"] in statuses:
+            return body
+        assert time.monotonic() < deadline, f"still {body['status']} after {timeout_s} s: {body}"
+        time.sleep(0.1)

@@ -10,8 +10,8 @@ import sqlalchemy.exc
 from sqlalchemy import select, text
 
 from ltxserve.billing import keys, ledger
-from ltxserve.db import Database, LedgerEntry
-from ltxserve.errors import InsufficientCredits, RateLimited
+from ltxserve.db import Database, LedgerEntry, Webhook, utcnow
+from ltxserve.errors import IdempotencyConflict, InsufficientCredits, RateLimited
 from ltxserve.jobs import JobStatus, JobStore
 
 PRICE = 300_000  # $0.30
@@ -33,10 +33,11 @@ def store(db) -> JobStore:
     return JobStore(db, lease_s=30, max_attempts=2)
 
 
-def submit(store: JobStore, key, job_id: str, *, price: int = PRICE, limit: int = 10, image: bytes | None = None):
+def submit(store: JobStore, key, job_id: str, *, price: int = PRICE, limit: int = 10, image: bytes | None = None,
+           **delivery):
     return store.submit(
         key, job_id=job_id, model="ltx-2-fast", request={"prompt": "p"}, price=price, image=image,
-        concurrency_limit=limit,
+        concurrency_limit=limit, **delivery,
     )
 
 
@@ -176,3 +177,75 @@ def test_live_workers_are_those_heard_from_within_a_lease(db):
     assert store.live_workers() == 1
     store.unregister_worker("w1")
     assert store.live_workers() == 0
+
+
+def test_every_change_is_an_event_in_order_and_the_end_queues_its_webhook(db, store):
+    key = keys.create_key(db, credits=Decimal(1)).info
+    submit(store, key, "j1", webhook_url="http://hooks.example/1")
+    submit(store, key, "j2")
+    assert store.queue_position(store.get("j2")) == 2
+    store.claim("w1")
+    assert store.queue_position(store.get("j2")) == 1
+    assert store.report_progress("j1", "w1", "stage1", 4, 8, 14.5)
+    store.complete("j1", "w1", "j1.mp4", {"seed": 1})
+    events = store.events_after("j1", 0)
+    assert [event.data for event in events] == [
+        {"status": "QUEUED"},
+        {"status": "PROCESSING"},
+        {"status": "PROCESSING", "progress": {"stage": "stage1", "step": 4, "total": 8, "percent": 14.5}},
+        {"status": "COMPLETED"},
+    ]
+    assert [event.finished for event in events] == [False, False, False, True]
+    assert store.events_after("j1", events[1].id) == events[2:]
+    store.cancel("j2", "canceled", "by the client")
+    assert store.events_after("j2", 0)[-1].data == {"status": "CANCELED", "error": "by the client"}
+    with db.read() as session:
+        outbox = session.scalars(select(Webhook)).all()
+    assert [(row.job_id, row.url, row.status) for row in outbox] == [("j1", "http://hooks.example/1", "pending")]
+
+
+def test_an_idempotency_key_makes_one_job_and_one_charge(db, store):
+    key = keys.create_key(db, credits=Decimal(1)).info
+    first = submit(store, key, "j1", idempotency_key="k", request_hash="h1")
+    again = submit(store, key, "j2", idempotency_key="k", request_hash="h1")
+    assert again.id == first.id == "j1" and store.get("j2") is None
+    assert store.replay(key.id, "k", "h1").id == "j1" and store.replay(key.id, "other", "h1") is None
+    with pytest.raises(IdempotencyConflict, match="different body"):
+        submit(store, key, "j3", idempotency_key="k", request_hash="h2")
+    with pytest.raises(IdempotencyConflict):
+        store.replay(key.id, "k", "h2")
+    assert entries(db, "j1") == ["reserve"] and store.balance(key.id) == 700_000
+    other = keys.create_key(db, credits=Decimal(1)).info
+    assert submit(store, other, "j4", idempotency_key="k", request_hash="h1").id == "j4"
+
+
+def test_concurrent_retries_with_one_idempotency_key_make_one_job(db, store):
+    key = keys.create_key(db, credits=Decimal(10)).info
+    made: list[str] = []
+
+    def one(n: int) -> None:
+        made.append(submit(store, key, f"j{n}", idempotency_key="same", request_hash="h").id)
+
+    threads = [threading.Thread(target=one, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(made) == 8 and len(set(made)) == 1
+    assert store.balance(key.id) == 10_000_000 - PRICE
+
+
+def test_only_stored_results_past_the_cut_off_expire(db, store):
+    key = keys.create_key(db, credits=Decimal(1)).info
+    for job_id in ("j1", "j2"):
+        submit(store, key, job_id)
+        store.claim("w1")
+    store.complete("j1", "w1", "j1.mp4", {})
+    store.fail("j2", "w1", "generation_failed", "boom")
+    assert store.expirable(store.get("j1").finished_at) == []
+    assert store.expirable(utcnow()) == [("j1", "j1.mp4")]
+    store.mark_expired("j1")
+    job = store.get("j1")
+    assert job.result_key is None and job.result_expired_at is not None and job.status is JobStatus.COMPLETED
+    assert store.expirable(utcnow()) == []
+    assert entries(db, "j1") == ["reserve", "capture"], "deleting a delivered clip moves no money"

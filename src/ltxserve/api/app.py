@@ -5,29 +5,40 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
 
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from .. import __version__
 from ..config import Settings
+from ..db import utcnow
 from .errors import install_error_handlers
 from .middleware import RequestContextMiddleware
-from .routes import account, admin, generate, health
+from .routes import account, admin, generate, health, requests
 from .services import Services
 
 log = logging.getLogger(__name__)
 
 
-async def _reap_forever(services: Services) -> None:
-    """Take back jobs from dead workers even while no request is waiting on them."""
+async def _every(name: str, seconds: float, duty: Callable[[], object]) -> None:
+    """Run a housekeeping duty forever; every server process runs them, and each is safe run at once by all."""
     while True:
-        await asyncio.sleep(services.settings.lease_s / 2)
         try:
-            await run_in_threadpool(services.store.reap)
+            await run_in_threadpool(duty)
         except Exception:
-            log.exception("reaping expired leases failed")
+            log.exception("housekeeping failed", extra={"duty": name})
+        await asyncio.sleep(seconds)
+
+
+def _expire_results(services: Services) -> None:
+    """Delete results past their retention time: from storage first, then the record."""
+    cutoff = utcnow() - timedelta(seconds=services.settings.result_ttl_s)
+    for job_id, key in services.store.expirable(cutoff):
+        services.storage.delete(key)
+        services.store.mark_expired(job_id)
+        log.info("result expired", extra={"request_id": job_id})
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -41,12 +52,20 @@ def create_app(settings: Settings) -> FastAPI:
 
             services.embedded = EmbeddedWorker(settings, services.store, services.metrics.generation_seconds.observe)
             services.embedded.start()
-        reaper = asyncio.create_task(_reap_forever(services))
+        duties = [
+            # Take back jobs from dead workers even while no request is waiting on them.
+            asyncio.create_task(_every("reap", settings.lease_s / 2, services.store.reap)),
+            asyncio.create_task(_every("webhooks", 0.5, services.webhooks.run_due)),
+            asyncio.create_task(
+                _every("expiry", min(60.0, settings.result_ttl_s / 4), lambda: _expire_results(services))
+            ),
+        ]
         log.info("server ready", extra={"database": services.db.url.render_as_string(), "model": settings.model})
         try:
             yield
         finally:
-            reaper.cancel()
+            for duty in duties:
+                duty.cancel()
             if services.embedded is not None:
                 await run_in_threadpool(services.embedded.stop, 30)
             services.close()
@@ -60,6 +79,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.services = services
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, metrics=services.metrics)
-    for module in (generate, account, admin, health):
+    for module in (generate, requests, account, admin, health):
         app.include_router(module.router)
     return app

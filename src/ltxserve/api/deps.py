@@ -36,7 +36,10 @@ def known_model(model: str) -> str:
 Model = Annotated[str, Depends(known_model)]
 
 
-async def current_key(request: Request, services: ServicesDep, secret: Annotated[str | None, Security(_api_key)]):
+ApiKeyHeader = Annotated[str | None, Security(_api_key)]
+
+
+async def current_key(request: Request, services: ServicesDep, secret: ApiKeyHeader):
     key = await run_in_threadpool(authenticate, services.db, secret)
     request.state.key_id = key.id
     return key
@@ -62,7 +65,7 @@ async def generation_key(request: Request, services: ServicesDep, key: CurrentKe
 GenerationKey = Annotated[KeyInfo, Depends(generation_key)]
 
 
-async def admin(services: ServicesDep, secret: Annotated[str | None, Security(_api_key)]) -> None:
+async def admin(services: ServicesDep, secret: ApiKeyHeader) -> None:
     expected = services.settings.admin_key
     if expected is None:
         raise Forbidden("The admin API is off on this server: the operator sets LTXSERVE_ADMIN_KEY to turn it on.")

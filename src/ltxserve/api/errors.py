@@ -16,8 +16,10 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import (
+    Conflict,
     Forbidden,
     GenerationFailed,
+    Gone,
     InsufficientCredits,
     InvalidRequest,
     LtxServeError,
@@ -39,6 +41,8 @@ STATUS: dict[type[LtxServeError], int] = {
     Forbidden: 403,
     NotFound: 404,
     InsufficientCredits: 406,
+    Conflict: 409,
+    Gone: 410,
     RateLimited: 429,
     GenerationFailed: 500,
     NoWorkerAvailable: 502,
@@ -121,17 +125,24 @@ def unexpected_error(request_id: str | None) -> JSONResponse:
     )
 
 
-ERROR_RESPONSES = {
-    status: {"model": ErrorBody, "description": description}
-    for status, description in {
-        400: "Invalid parameters or body; `details` lists every invalid field",
-        401: "Missing, unknown or revoked API key",
-        403: "The key lacks the scope this request needs",
-        404: "Unknown model or path",
-        406: "Insufficient credits; the message gives the balance and the price",
-        429: "Rate limited (requests a minute, or generations at once); see Retry-After",
-        500: "Unexpected error on our side; not billed",
-        502: "No worker could take the job, or the worker died; not billed",
-        504: "The generation did not finish within the sync timeout; canceled and not billed",
-    }.items()
+_DESCRIPTIONS = {
+    400: "Invalid parameters or body; `details` lists every invalid field",
+    401: "Missing, unknown or revoked API key",
+    403: "The key lacks the scope this request needs",
+    404: "Unknown model or path",
+    406: "Insufficient credits; the message gives the balance and the price",
+    429: "Rate limited (requests a minute, or generations at once); see Retry-After",
+    500: "Unexpected error on our side; not billed",
+    502: "No worker could take the job, or the worker died; not billed",
+    504: "The generation did not finish within the sync timeout; canceled and not billed",
 }
+
+
+def error_responses(*statuses: int, **descriptions: str) -> dict[int, dict]:
+    """OpenAPI entries for the error statuses a route answers; `s409="..."` adds or rewords one."""
+    texts = {status: _DESCRIPTIONS[status] for status in statuses}
+    texts.update({int(name[1:]): text for name, text in descriptions.items()})
+    return {status: {"model": ErrorBody, "description": text} for status, text in sorted(texts.items())}
+
+
+ERROR_RESPONSES = error_responses(*_DESCRIPTIONS)

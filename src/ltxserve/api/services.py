@@ -10,8 +10,11 @@ from ..config import Settings
 from ..db import Database
 from ..jobs import JobStore
 from ..net.safe_fetch import SafeFetcher
-from ..storage import LocalStorage, ResultStorage
+from ..storage import ResultStorage
+from ..webhooks import RetryPolicy, WebhookDispatcher
+from . import records
 from .metrics import Metrics
+from .outputs import OutputLinks
 from .ratelimit import MinuteLimiter
 from .waiter import JobWaiter
 
@@ -25,11 +28,13 @@ class Services:
     db: Database
     store: JobStore
     storage: ResultStorage
+    links: OutputLinks
     prices: PriceTable
     limiter: MinuteLimiter
     metrics: Metrics
     waiter: JobWaiter
     fetcher: SafeFetcher
+    webhooks: WebhookDispatcher | None = None
     embedded: EmbeddedWorker | None = None
 
     @property
@@ -41,17 +46,28 @@ class Services:
     def from_settings(cls, settings: Settings) -> Services:
         db = Database(settings.database)
         store = JobStore(db, lease_s=settings.lease_s, max_attempts=settings.max_attempts)
-        return cls(
+        fetcher = settings.image_fetcher()
+        services = cls(
             settings=settings,
             db=db,
             store=store,
-            storage=LocalStorage(settings.results),
+            storage=settings.result_storage(),
+            links=OutputLinks(db, settings.result_ttl_s),
             prices=PriceTable.from_dollars(settings.prices),
             limiter=MinuteLimiter(settings.rate_limit_storage),
             metrics=Metrics(store),
             waiter=JobWaiter(store),
-            fetcher=settings.image_fetcher(),
+            fetcher=fetcher,
         )
+        policy = RetryPolicy(
+            timeout_s=settings.webhook_timeout_s,
+            backoff_s=settings.webhook_backoff_s,
+            backoff_max_s=settings.webhook_backoff_max_s,
+            window_s=settings.webhook_retry_window_s,
+        )
+        services.webhooks = WebhookDispatcher(db, store, fetcher, lambda job: records.webhook_event(services, job),
+                                              policy)
+        return services
 
     def close(self) -> None:
         self.waiter.close()

@@ -139,3 +139,16 @@ def add_credits(db: Database, ident: str, dollars: Decimal, note: str = "") -> i
         ledger.grant(session, key.id, to_micro(dollars), note=note)
         session.flush()
         return ledger.balance(session, key.id)
+
+
+def webhook_secret(db: Database, key_id: str) -> str:
+    """The key's webhook signing secret, made on first use."""
+    with db.read() as session:
+        secret = session.scalar(select(ApiKey.webhook_secret).where(ApiKey.id == key_id))
+    if secret is not None:
+        return secret
+    with db.write() as session:
+        row = session.scalars(select(ApiKey).where(ApiKey.id == key_id).with_for_update()).one()
+        if row.webhook_secret is None:  # another process may have made it since the read above
+            row.webhook_secret = "whsec_" + secrets.token_urlsafe(32)
+        return row.webhook_secret

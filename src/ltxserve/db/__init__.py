@@ -1,4 +1,29 @@
 from .database import Database
-from .schema import ApiKey, Base, Job, JobInput, LedgerEntry, WorkerRow, utcnow
+from .schema import (
+    ApiKey,
+    Base,
+    Job,
+    JobEvent,
+    JobInput,
+    LedgerEntry,
+    ServerSecret,
+    Webhook,
+    WebhookAttempt,
+    WorkerRow,
+    utcnow,
+)
 
-__all__ = ["ApiKey", "Base", "Database", "Job", "JobInput", "LedgerEntry", "WorkerRow", "utcnow"]
+__all__ = [
+    "ApiKey",
+    "Base",
+    "Database",
+    "Job",
+    "JobEvent",
+    "JobInput",
+    "LedgerEntry",
+    "ServerSecret",
+    "Webhook",
+    "WebhookAttempt",
+    "WorkerRow",
+    "utcnow",
+]

@@ -13,6 +13,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+# Any fixed number: PostgreSQL advisory locks are named by integers, database-wide.
+_MIGRATION_LOCK = 0x6C7478_6D6967
 
 
 class Database:
@@ -30,10 +32,16 @@ class Database:
         self._writer = sessionmaker(self.engine.execution_options(sqlite_begin="IMMEDIATE"), expire_on_commit=False)
 
     def migrate(self) -> None:
-        """Bring the schema to the newest revision (a no-op when it is there already)."""
+        """Bring the schema to the newest revision (a no-op when it is there already).
+
+        Servers and workers all migrate at start-up, often at the same moment: the migration holds a lock
+        for its whole transaction (an advisory lock on PostgreSQL, the write lock on SQLite), so the
+        others wait and then find the schema current."""
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
-        with self.engine.begin() as connection:
+        with self.engine.execution_options(sqlite_begin="IMMEDIATE").begin() as connection:
+            if not self.is_sqlite:
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
 

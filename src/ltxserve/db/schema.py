@@ -8,7 +8,19 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -51,6 +63,8 @@ class ApiKey(Base):
     concurrency_limit: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Signs this key's webhooks. Kept readable (a signature needs it), made on first use.
+    webhook_secret: Mapped[str | None] = mapped_column(String(64))
 
 
 class Job(Base):
@@ -58,6 +72,9 @@ class Job(Base):
     __table_args__ = (
         Index("ix_jobs_status_created", "status", "created_at"),
         Index("ix_jobs_key_status", "key_id", "status"),
+        # NULLs never collide, so requests without an Idempotency-Key are unconstrained. An index, not a
+        # table constraint: SQLite adds it in place, where a constraint would rebuild the jobs table.
+        Index("uq_jobs_key_idempotency", "key_id", "idempotency_key", unique=True),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)  # the request id the client sees
@@ -75,10 +92,63 @@ class Job(Base):
     progress_stage: Mapped[str | None] = mapped_column(String(32))
     progress_step: Mapped[int | None] = mapped_column(Integer)
     progress_total: Mapped[int | None] = mapped_column(Integer)
+    progress_percent: Mapped[float | None] = mapped_column(Float)  # of the whole generation, 0-100
     error_code: Mapped[str | None] = mapped_column(String(32))
     error_message: Mapped[str | None] = mapped_column(Text)
     result_key: Mapped[str | None] = mapped_column(String(255))
     result: Mapped[dict | None] = mapped_column(JSON)  # what the engine reported: size, seed, timings
+    result_expired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the clip was deleted then
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    request_hash: Mapped[str | None] = mapped_column(String(64))  # of the body as sent, for idempotency
+    webhook_url: Mapped[str | None] = mapped_column(Text)
+    # The server's address as the client called it: absolute URLs in webhooks sent later from any process.
+    base_url: Mapped[str | None] = mapped_column(String(255))
+
+
+class JobEvent(Base):
+    """Every status and progress change of a job, in order; the events stream replays them from any id."""
+
+    __tablename__ = "job_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    data: Mapped[dict] = mapped_column(JSON)
+
+
+class Webhook(Base):
+    """An outbox row, written in the transaction that ends the job, so no terminal state goes unsent."""
+
+    __tablename__ = "webhooks"
+    __table_args__ = (Index("ix_webhooks_status_next", "status", "next_attempt_at"),)
+
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))  # pending, delivered, failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WebhookAttempt(Base):
+    __tablename__ = "webhook_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    attempt: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    seconds: Mapped[float] = mapped_column(Float)
+
+
+class ServerSecret(Base):
+    """Secrets every server process must share (e.g. the key that signs output URLs), made by migration."""
+
+    __tablename__ = "server_secrets"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(128))
 
 
 class JobInput(Base):

@@ -5,6 +5,9 @@ COMPLETED (price captured), FAILED or CANCELED (price released). A worker that s
 lease loses the job: it is queued again, or FAILED once it has been tried `max_attempts` times. Each
 transition is a conditional UPDATE, so a late or duplicate actor changes nothing and no job is ever
 charged twice.
+
+Every transition and progress report also appends to the job's event log (the events stream replays
+it), and a job that ends with a webhook URL gets its outbox row in the same transaction.
 """
 
 from __future__ import annotations
@@ -21,8 +24,8 @@ from sqlalchemy import delete, func, select, update
 from ..billing import ledger
 from ..billing.keys import KeyInfo
 from ..billing.prices import format_dollars
-from ..db import ApiKey, Database, Job, JobInput, WorkerRow, utcnow
-from ..errors import InsufficientCredits, RateLimited
+from ..db import ApiKey, Database, Job, JobEvent, JobInput, Webhook, WorkerRow, utcnow
+from ..errors import IdempotencyConflict, InsufficientCredits, RateLimited
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +60,14 @@ class JobView:
     progress_stage: str | None
     progress_step: int | None
     progress_total: int | None
+    progress_percent: float | None
     error_code: str | None
     error_message: str | None
     result_key: str | None
     result: dict | None
+    result_expired_at: datetime | None
+    webhook_url: str | None
+    base_url: str | None
 
     @classmethod
     def of(cls, row: Job) -> JobView:
@@ -78,6 +85,32 @@ class JobView:
         if self.started_at is None or self.finished_at is None:
             return None
         return (self.finished_at - self.started_at).total_seconds()
+
+
+@dataclass(frozen=True)
+class Event:
+    id: int
+    job_id: str
+    data: dict
+
+    @property
+    def finished(self) -> bool:
+        return self.data["status"] in TERMINAL
+
+
+def _event(session, row: Job) -> None:
+    """Log the job's state as it now is: status, and progress while it runs or the error once it failed."""
+    data: dict = {"status": str(row.status)}
+    if row.status == JobStatus.PROCESSING and row.progress_stage is not None:
+        data["progress"] = {
+            "stage": row.progress_stage,
+            "step": row.progress_step,
+            "total": row.progress_total,
+            "percent": row.progress_percent,
+        }
+    if row.error_message is not None and row.status in TERMINAL:
+        data["error"] = row.error_message
+    session.add(JobEvent(job_id=row.id, data=data, created_at=utcnow()))
 
 
 @dataclass(frozen=True)
@@ -124,11 +157,23 @@ class JobStore:
         price: int,
         image: bytes | None,
         concurrency_limit: int,
+        idempotency_key: str | None = None,
+        request_hash: str | None = None,
+        webhook_url: str | None = None,
+        base_url: str | None = None,
     ) -> JobView:
-        """Accept a job and reserve its price, or refuse it (429 or 406) without a trace."""
+        """Accept a job and reserve its price, or refuse it (429 or 406) without a trace.
+
+        With an idempotency key already used by this API key, the job it made is returned as it is now
+        (nothing is charged again) if `request_hash` matches, and IdempotencyConflict raised if not."""
         with self.db.write() as session:
-            # Serialises this key's submissions on PostgreSQL; SQLite's write lock already does.
+            # Serialises this key's submissions on PostgreSQL; SQLite's write lock already does. So two
+            # requests with one idempotency key cannot both get past the look-up below.
             session.execute(select(ApiKey.id).where(ApiKey.id == key.id).with_for_update())
+            if idempotency_key is not None:
+                earlier = self._replay(session, key.id, idempotency_key, request_hash)
+                if earlier is not None:
+                    return earlier
             active = session.scalar(
                 select(func.count()).select_from(Job).where(Job.key_id == key.id, Job.status.in_(ACTIVE))
             )
@@ -153,15 +198,40 @@ class JobStore:
                 price=price,
                 created_at=utcnow(),
                 attempts=0,
+                idempotency_key=idempotency_key,
+                request_hash=request_hash,
+                webhook_url=webhook_url,
+                base_url=base_url,
             )
             session.add(row)
             session.flush()
             if image is not None:
                 session.add(JobInput(job_id=job_id, image=image))
             ledger.reserve(session, key.id, job_id, price)
+            _event(session, row)
             view = JobView.of(row)
         self._notify(job_id, JobStatus.QUEUED)
         return view
+
+    def replay(self, key_id: str, idempotency_key: str, request_hash: str | None) -> JobView | None:
+        """The job an earlier request with this idempotency key made, if any (IdempotencyConflict if its
+        body differed). `submit` checks again, under the key's lock; this lets a retry skip the work before."""
+        with self.db.read() as session:
+            return self._replay(session, key_id, idempotency_key, request_hash)
+
+    @staticmethod
+    def _replay(session, key_id: str, idempotency_key: str, request_hash: str | None) -> JobView | None:
+        earlier = session.scalars(
+            select(Job).where(Job.key_id == key_id, Job.idempotency_key == idempotency_key)
+        ).first()
+        if earlier is None:
+            return None
+        if earlier.request_hash != request_hash:
+            raise IdempotencyConflict(
+                f"The Idempotency-Key {idempotency_key!r} was already used for request {earlier.id} with a "
+                "different body. Use a new key for a new request."
+            )
+        return JobView.of(earlier)
 
     # --- reading ---------------------------------------------------------------------------------
 
@@ -169,6 +239,30 @@ class JobStore:
         with self.db.read() as session:
             row = session.get(Job, job_id)
             return JobView.of(row) if row is not None else None
+
+    def get_for_key(self, job_id: str, key_id: str) -> JobView | None:
+        """The job if it is this key's: another key's job is as absent as an unknown one."""
+        job = self.get(job_id)
+        return job if job is not None and job.key_id == key_id else None
+
+    def queue_position(self, job: JobView) -> int:
+        """1 for the next job a worker will claim."""
+        with self.db.read() as session:
+            ahead = session.scalar(
+                select(func.count())
+                .select_from(Job)
+                .where(Job.status == JobStatus.QUEUED, Job.created_at < job.created_at)
+            )
+        return ahead + 1
+
+    def events_after(self, job_id: str, after_id: int) -> list[Event]:
+        with self.db.read() as session:
+            rows = session.execute(
+                select(JobEvent.id, JobEvent.data)
+                .where(JobEvent.job_id == job_id, JobEvent.id > after_id)
+                .order_by(JobEvent.id)
+            ).all()
+        return [Event(id, job_id, data) for id, data in rows]
 
     def balance(self, key_id: str) -> int:
         with self.db.read() as session:
@@ -202,7 +296,8 @@ class JobStore:
             row.lease_expires_at = now + self.lease
             row.attempts += 1
             row.started_at = now
-            row.progress_stage = row.progress_step = row.progress_total = None
+            row.progress_stage = row.progress_step = row.progress_total = row.progress_percent = None
+            _event(session, row)
             image = session.scalar(select(JobInput.image).where(JobInput.job_id == row.id))
             claimed = ClaimedJob(JobView.of(row), image)
         self._notify(claimed.job.id, JobStatus.PROCESSING)
@@ -217,18 +312,19 @@ class JobStore:
             done = session.execute(self._held(job_id, worker_id).values(lease_expires_at=utcnow() + self.lease))
             return done.rowcount == 1
 
-    def report_progress(self, job_id: str, worker_id: str, stage: str, step: int, total: int) -> bool:
+    def report_progress(
+        self, job_id: str, worker_id: str, stage: str, step: int, total: int, percent: float | None = None
+    ) -> bool:
         """Record progress and renew the lease; False means stop: the job is no longer this worker's."""
         with self.db.write() as session:
-            done = session.execute(
-                self._held(job_id, worker_id).values(
-                    progress_stage=stage,
-                    progress_step=step,
-                    progress_total=total,
-                    lease_expires_at=utcnow() + self.lease,
-                )
-            )
-            return done.rowcount == 1
+            row = self._owned(session, job_id, worker_id)
+            if row is None:
+                return False
+            row.progress_stage, row.progress_step, row.progress_total = stage, step, total
+            row.progress_percent = percent
+            row.lease_expires_at = utcnow() + self.lease
+            _event(session, row)
+        return True
 
     @staticmethod
     def _owned(session, job_id: str, worker_id: str) -> Job | None:
@@ -249,8 +345,10 @@ class JobStore:
             row.result_key = result_key
             row.result = result
             row.lease_owner = row.lease_expires_at = None
+            row.progress_percent = 100.0
             session.execute(delete(JobInput).where(JobInput.job_id == job_id))
             ledger.capture(session, row.key_id, job_id, row.price)
+            self._ended(session, row)
         self._notify(job_id, JobStatus.COMPLETED)
         return True
 
@@ -314,6 +412,7 @@ class JobStore:
                     status = JobStatus.QUEUED
                     row.status = status
                     row.lease_owner = row.lease_expires_at = None
+                    _event(session, row)
                 log.warning(
                     "lease expired", extra={"request_id": job_id, "worker": owner, "now_status": str(status)}
                 )
@@ -329,6 +428,36 @@ class JobStore:
         row.lease_owner = row.lease_expires_at = None
         session.execute(delete(JobInput).where(JobInput.job_id == row.id))
         ledger.release(session, row.key_id, row.id, row.price, note=code)
+        self._ended(session, row)
+
+    @staticmethod
+    def _ended(session, row: Job) -> None:
+        _event(session, row)
+        if row.webhook_url is not None:
+            session.add(Webhook(job_id=row.id, url=row.webhook_url, status="pending", attempts=0,
+                                created_at=utcnow(), next_attempt_at=utcnow()))
+
+    # --- results ---------------------------------------------------------------------------------
+
+    def expirable(self, finished_before: datetime, limit: int = 100) -> list[tuple[str, str]]:
+        """(job id, result key) of stored results older than the cut-off."""
+        with self.db.read() as session:
+            return [
+                tuple(row)
+                for row in session.execute(
+                    select(Job.id, Job.result_key)
+                    .where(Job.status == JobStatus.COMPLETED, Job.result_key.is_not(None),
+                           Job.finished_at < finished_before)
+                    .limit(limit)
+                )
+            ]
+
+    def mark_expired(self, job_id: str) -> None:
+        """Record that the result is gone (deleted from storage first, so a crash between leaves no orphan)."""
+        with self.db.write() as session:
+            session.execute(
+                update(Job).where(Job.id == job_id).values(result_key=None, result_expired_at=utcnow())
+            )
 
     # --- workers ---------------------------------------------------------------------------------
 

@@ -98,6 +98,24 @@ class SafeFetcher:
         extensions = {"sni_hostname": url.host} if url.scheme == "https" else {}
         return url.copy_with(host=addresses[0]), {"Host": host_header}, extensions
 
+    def check_url(self, url: str) -> None:
+        """Refuse a URL now that could never be fetched or posted to (it is checked again at use)."""
+        self._pin(httpx.URL(url))
+
+    def post(self, url: str, body: bytes, headers: dict[str, str], *, timeout_s: float) -> int:
+        """POST `body` to a checked address and return the status; redirects are not followed."""
+        pinned, host_header, extensions = self._pin(httpx.URL(url))
+        with httpx.Client(transport=self._transport, timeout=timeout_s, follow_redirects=False,
+                          trust_env=False) as client:
+            request = client.build_request("POST", pinned, content=body, headers={**headers, **host_header},
+                                           extensions=extensions)
+            try:
+                return client.send(request).status_code
+            except httpx.TimeoutException as exc:
+                raise FetchFailed(f"timed out after {timeout_s:g} s") from exc
+            except httpx.TransportError as exc:
+                raise FetchFailed(f"could not connect: {exc}") from exc
+
     def get(self, url: str, *, content_type_prefix: str = "") -> Fetched:
         deadline = time.monotonic() + self.timeout_s
         current = httpx.URL(url)

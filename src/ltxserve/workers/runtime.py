@@ -9,7 +9,6 @@ from collections.abc import Callable
 from ..config import Settings
 from ..engine import Engine
 from ..jobs import JobStore
-from ..storage import LocalStorage
 from .worker import Worker, WorkerConfig
 
 log = logging.getLogger(__name__)
@@ -36,7 +35,7 @@ def build_worker(
         image_max_pixels=settings.image_max_pixels,
     )
     return Worker(
-        store, engine, LocalStorage(settings.results), config, model_name=settings.model, on_generated=on_generated
+        store, engine, settings.result_storage(), config, model_name=settings.model, on_generated=on_generated
     )
 
 

@@ -101,7 +101,7 @@ class Worker:
             image = decode_image(claimed.image, self.config.image_max_pixels) if claimed.image else None
 
             def progress(event: Progress) -> None:
-                if not self.store.report_progress(job.id, self.id, event.stage, event.step, event.total):
+                if not self.store.report_progress(job.id, self.id, event.stage, event.step, event.total, event.percent):
                     raise _Revoked
 
             result = self.engine.generate(request.to_spec(image), output, progress=progress)

@@ -3,8 +3,11 @@ reserved), wait for a worker to finish, answer the MP4 with the hosted API's hea
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import secrets
+from dataclasses import dataclass
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse
@@ -17,6 +20,7 @@ from ...jobs import JobStatus, JobView
 from ...request import MAX_SEED, GenerationRequest, decode_image, image_bytes
 from ..deps import GenerationKey, Model, ServicesDep
 from ..errors import ERROR_RESPONSES
+from ..outputs import serve_result
 from ..ratelimit import rate_limit_headers
 from ..services import Services
 
@@ -41,7 +45,30 @@ def check_scopes(key: KeyInfo, model: str, body: GenerationRequest) -> None:
         raise Forbidden("This API key may not generate 4k; use 1080p or 2k, or ask for a key with the '4k' scope.")
 
 
-async def accept(services: Services, request: Request, key: KeyInfo, model: str, body: GenerationRequest) -> JobView:
+@dataclass(frozen=True)
+class Delivery:
+    """How the async API wants a job's outcome handed back; the sync API needs none of it."""
+
+    idempotency_key: str | None = None
+    request_hash: str | None = None
+    webhook_url: str | None = None
+    base_url: str | None = None
+
+
+def request_hash(body: GenerationRequest) -> str:
+    """Of the request as validated, so that equivalent bodies (defaults spelled out or not) match."""
+    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def accept(
+    services: Services,
+    request: Request,
+    key: KeyInfo,
+    model: str,
+    body: GenerationRequest,
+    delivery: Delivery = Delivery(),
+) -> JobView:
     """Check, price and enqueue a request: the job and its reservation exist once this returns."""
     check_scopes(key, model, body)
     image = None
@@ -64,6 +91,10 @@ async def accept(services: Services, request: Request, key: KeyInfo, model: str,
             price=services.prices.price(body.resolution, body.duration),
             image=image,
             concurrency_limit=key.concurrency_limit or services.settings.default_concurrency,
+            idempotency_key=delivery.idempotency_key,
+            request_hash=delivery.request_hash,
+            webhook_url=delivery.webhook_url,
+            base_url=delivery.base_url,
         )
     )
 
@@ -115,5 +146,4 @@ async def generate(model: Model, key: GenerationKey, body: GenerationRequest, re
         "x-seed-value": str(finished.result["seed"]),
         **rate_limit_headers(request.state.rate_window),
     }
-    path = services.storage.local_path(finished.result_key)
-    return FileResponse(path, media_type="video/mp4", headers=headers, filename=f"{finished.id}.mp4")
+    return await run_in_threadpool(serve_result, services.storage, finished.result_key, f"{finished.id}.mp4", headers)
