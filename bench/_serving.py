@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -60,3 +61,9 @@ def wrk(url: str, seconds: int, connections: int, script: Path | None = None, he
         "p99_ms": _ms(re.search(r"99%\s+([\d.]+)(us|ms|s)", output)),
         "non_2xx": int(non_2xx.group(1)) if non_2xx else 0,
     }
+
+
+def write_result(path: Path, result: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2))
+    print(f"\nwrote {path}")

@@ -5,12 +5,14 @@
    is canceled as soon as it starts (the worker drops it at its first progress report), and the
    worker is let go idle before the next submit. Measured for the embedded worker (woken in-process)
    and for a separate `ltxserve worker` process (which finds jobs by polling the database every
-   LTXSERVE_WORKER_POLL_S), side by side on one SQLite database.
+   LTXSERVE_WORKER_POLL_S on SQLite; woken by NOTIFY on PostgreSQL), one database for both shapes.
 2. `GET /v2/requests/{id}/status` under 50 concurrent pollers (`wrk`, Debian: apt-get install wrk):
    requests/s and latency, for a finished request and for one waiting in the queue (which also counts
    its queue position).
 
-    python bench/queue.py [--samples 50] [--pollers 50] [--load-seconds 10] [--out bench/results/queue.json]
+    python bench/queue.py [--database-url URL] [--samples 50] [--pollers 50] [--load-seconds 10] [--out FILE]
+
+--database-url: an empty PostgreSQL database or schema (default: a SQLite file in a temporary folder).
 """
 
 from __future__ import annotations
@@ -27,7 +29,6 @@ import queue  # noqa: E402,F401  (the standard library's, cached for everything 
 sys.path.append(str(BENCH))
 
 import argparse  # noqa: E402
-import json  # noqa: E402
 import os  # noqa: E402
 import platform  # noqa: E402
 import shutil  # noqa: E402
@@ -37,7 +38,7 @@ import time  # noqa: E402
 from decimal import Decimal  # noqa: E402
 
 import requests  # noqa: E402
-from _serving import free_port, start, wait_ready, wrk  # noqa: E402
+from _serving import free_port, start, wait_ready, write_result, wrk  # noqa: E402
 
 ROOT = BENCH.parent
 BODY = {"prompt": "a lighthouse at dusk, waves", "duration": 6, "resolution": "1080p", "generate_audio": False}
@@ -76,6 +77,7 @@ def main() -> None:
     parser.add_argument("--idle-s", type=float, default=1.0, help="pause before each submit: the worker is idle")
     parser.add_argument("--pollers", type=int, default=50)
     parser.add_argument("--load-seconds", type=int, default=10)
+    parser.add_argument("--database-url", help="empty PostgreSQL database or schema (default: SQLite)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "queue.json")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -89,7 +91,8 @@ def main() -> None:
     latency, polls = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp)
-        db = Database(Settings(data_dir=data_dir).database)
+        database = args.database_url or Settings(data_dir=data_dir).database
+        db = Database(database)
         db.migrate()
         api_key = create_key(db, credits=Decimal(100_000), rpm_limit=1_000_000, concurrency_limit=1_000).secret
         db.dispose()
@@ -97,7 +100,7 @@ def main() -> None:
         processes = []
         try:
             embedded_port, separate_port = free_port(), free_port()
-            processes.append(start(data_dir, embedded_port, log_name="embedded.log"))
+            processes.append(start(data_dir, embedded_port, log_name="embedded.log", database_url=database))
             wait_ready(processes[0], embedded_port)
             latency["embedded worker"] = _summary(
                 submit_to_start(f"http://127.0.0.1:{embedded_port}", api_key, args.samples, args.idle_s))
@@ -106,13 +109,13 @@ def main() -> None:
             # The other shape on the same database: an API-only server and a worker process.
             processes[0].terminate()
             processes[0].wait(60)
-            processes.append(start(data_dir, separate_port, "serve", "--workers", "0", log_name="api-only.log"))
-            processes.append(start(data_dir, 0, "worker", log_name="worker.log"))
+            processes.append(start(data_dir, separate_port, "serve", "--workers", "0", log_name="api-only.log",
+                                   database_url=database))
+            processes.append(start(data_dir, 0, "worker", log_name="worker.log", database_url=database))
             wait_ready(processes[1], separate_port)
             base = f"http://127.0.0.1:{separate_port}"
-            latency["worker process (polls every 1 s)"] = _summary(
-                submit_to_start(base, api_key, args.samples, args.idle_s))
-            print(f"worker process: {latency['worker process (polls every 1 s)']}", flush=True)
+            latency["worker process"] = _summary(submit_to_start(base, api_key, args.samples, args.idle_s))
+            print(f"worker process: {latency['worker process']}", flush=True)
 
             finished = requests.post(f"{base}/v2/ltx-2-fast", json=BODY, headers=headers, timeout=30).json()
             while _status(base, headers, finished["request_id"])["status"] not in ("COMPLETED", "FAILED"):
@@ -135,20 +138,19 @@ def main() -> None:
 
     result = {
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        "database": "postgresql" if args.database_url else "sqlite",
         "submit_to_start_ms": latency,
         "status_polls": {"pollers": args.pollers, "seconds": args.load_seconds, **polls},
     }
     print()
-    print(f"{'submit -> worker starts (ms)':<36}{'p50':>9}{'p99':>9}{'max':>9}")
+    print(f"{'submit -> worker starts (ms), ' + result['database']:<36}{'p50':>9}{'p99':>9}{'max':>9}")
     for name, numbers in latency.items():
         print(f"{name:<36}{numbers['p50_ms']:>9.1f}{numbers['p99_ms']:>9.1f}{numbers['max_ms']:>9.1f}")
     print()
     print(f"{'status polls, ' + str(args.pollers) + ' pollers':<36}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}")
     for name, numbers in polls.items():
         print(f"{name:<36}{numbers['requests_per_s']:>9.0f}{numbers['p50_ms']:>9.2f}{numbers['p99_ms']:>9.2f}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2))
-    print(f"\nwrote {args.out}")
+    write_result(args.out, result)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import requests
-from _serving import free_port, start, wait_ready, wrk
+from _serving import free_port, start, wait_ready, write_result, wrk
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -131,9 +131,7 @@ def main() -> None:
     print(f"{'under load (' + str(args.connections) + ' connections)':<34}{'req/s':>10}{'p50 ms':>10}")
     for name, numbers in (("GET /healthz", healthz), ("401 (unknown key)", unauthorized)):
         print(f"{name:<34}{numbers['requests_per_s']:>10.0f}{numbers['p50_ms']:>10.2f}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2))
-    print(f"\nwrote {args.out}")
+    write_result(args.out, result)
 
 
 if __name__ == "__main__":

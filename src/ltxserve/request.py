@@ -22,6 +22,7 @@ MAX_SEED = 2**32 - 1
 # Short side in pixels; 16:9 and 9:16 put it on the height or the width, 1:1 on both.
 SHORT_SIDE = {"1080p": 1080, "2k": 1440, "4k": 2160}
 _DATA_URI = re.compile(r"^data:image/(png|jpeg|jpg|webp|gif|bmp);base64,", re.IGNORECASE)
+_HTTP_URL = re.compile(r"^https?://[^/?#\s]+", re.IGNORECASE)
 
 Duration = Literal[6, 8, 10]
 Resolution = Literal["1080p", "2k", "4k"]
@@ -65,7 +66,7 @@ class GenerationRequest(BaseModel):
         if value is None:
             return None
         value = value.strip()
-        if _DATA_URI.match(value) or re.match(r"^https?://[^/?#\s]+", value, re.IGNORECASE):
+        if _DATA_URI.match(value) or _HTTP_URL.match(value):
             return value
         raise ValueError("must be an http(s) URL or a data:image/<png|jpeg|webp|gif|bmp>;base64, URI")
 
@@ -107,7 +108,7 @@ class AsyncGenerationRequest(GenerationRequest):
         if value is None:
             return None
         value = value.strip()
-        if not re.match(r"^https?://[^/?#\s]+", value, re.IGNORECASE):
+        if not _HTTP_URL.match(value):
             raise ValueError("must be an http(s) URL")
         return value
 

@@ -249,3 +249,26 @@ def test_only_stored_results_past_the_cut_off_expire(db, store):
     assert job.result_key is None and job.result_expired_at is not None and job.status is JobStatus.COMPLETED
     assert store.expirable(utcnow()) == []
     assert entries(db, "j1") == ["reserve", "capture"], "deleting a delivered clip moves no money"
+
+
+def test_a_job_queued_anywhere_wakes_listening_workers_at_once(db, store):
+    woken, stop = threading.Event(), threading.Event()
+    listener = JobStore(Database(db.url.render_as_string(hide_password=False)))
+    try:
+        if db.is_sqlite:
+            assert not listener.listen_for_jobs(woken.set, stop), "SQLite has no NOTIFY: workers poll"
+            return
+        assert listener.listen_for_jobs(woken.set, stop)
+        key = keys.create_key(db, credits=Decimal(10)).info
+        # The listener connects on its own thread: submit until it hears one, within a bound.
+        for n in range(20):
+            submit(store, key, f"j{n}", limit=100)
+            if woken.wait(0.25):
+                break
+        assert woken.is_set()
+        woken.clear()
+        submit(store, key, "late", limit=100)
+        assert woken.wait(1.0), "a listening worker hears of a new job within a second, not at its next poll"
+    finally:
+        stop.set()
+        listener.db.dispose()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -11,6 +13,8 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 # Any fixed number: PostgreSQL advisory locks are named by integers, database-wide.
@@ -57,6 +61,26 @@ class Database:
         same sequences lock the rows they depend on (SELECT ... FOR UPDATE)."""
         with self._writer.begin() as session:
             yield session
+
+    def listen(self, channel: str, on_notify: Callable[[], None], stop: threading.Event) -> None:
+        """PostgreSQL only: call `on_notify` for each NOTIFY on `channel` until `stop` is set. Runs on a
+        connection of its own, reconnecting after a loss; meant for a thread of its own."""
+        while not stop.is_set():
+            try:
+                raw = self.engine.raw_connection()
+                connection = raw.driver_connection
+                raw.detach()  # kept out of the pool: it stays in LISTEN for good
+                connection.autocommit = True
+                connection.execute(f"LISTEN {channel}")
+                try:
+                    while not stop.is_set():
+                        for _ in connection.notifies(timeout=1.0):
+                            on_notify()
+                finally:
+                    connection.close()
+            except Exception:
+                log.warning("listening for %s failed; polling until it is back", channel, exc_info=True)
+                stop.wait(5.0)
 
     def ping(self) -> None:
         with self.engine.connect() as connection:

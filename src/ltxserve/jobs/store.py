@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select, text, update
 
 from ..billing import ledger
 from ..billing.keys import KeyInfo
@@ -40,6 +40,9 @@ class JobStatus(StrEnum):
 
 ACTIVE = (JobStatus.QUEUED, JobStatus.PROCESSING)
 TERMINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELED})
+
+# PostgreSQL channel on which a queued job wakes idle workers in every process.
+JOBS_CHANNEL = "ltxserve_jobs"
 
 # Seconds a client is told to wait when its key already has as many generations as it may run at once.
 CONCURRENCY_RETRY_AFTER_S = 5
@@ -139,6 +142,21 @@ class JobStore:
         with self._listeners_lock:
             self._listeners.remove(listener)
 
+    def listen_for_jobs(self, wake: Callable[[], None], stop: threading.Event) -> bool:
+        """Have `wake` called as soon as any process queues a job: on PostgreSQL through LISTEN/NOTIFY,
+        on a thread of its own until `stop` is set. False on SQLite, where workers in other processes poll
+        (in this process, `subscribe` already wakes them)."""
+        if self.db.is_sqlite:
+            return False
+        threading.Thread(target=self.db.listen, args=(JOBS_CHANNEL, wake, stop), name="ltxserve-listen",
+                         daemon=True).start()
+        return True
+
+    def _announce(self, session) -> None:
+        # Sent when the transaction commits, to every process listening (see listen_for_jobs).
+        if not self.db.is_sqlite:
+            session.execute(text(f"NOTIFY {JOBS_CHANNEL}"))
+
     def _notify(self, job_id: str, status: JobStatus) -> None:
         with self._listeners_lock:
             listeners = list(self._listeners)
@@ -209,6 +227,7 @@ class JobStore:
                 session.add(JobInput(job_id=job_id, image=image))
             ledger.reserve(session, key.id, job_id, price)
             _event(session, row)
+            self._announce(session)
             view = JobView.of(row)
         self._notify(job_id, JobStatus.QUEUED)
         return view
@@ -413,6 +432,7 @@ class JobStore:
                     row.status = status
                     row.lease_owner = row.lease_expires_at = None
                     _event(session, row)
+                    self._announce(session)
                 log.warning(
                     "lease expired", extra={"request_id": job_id, "worker": owner, "now_status": str(status)}
                 )

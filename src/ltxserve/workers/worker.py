@@ -64,6 +64,7 @@ class Worker:
     def run(self, stop: threading.Event) -> None:
         """Serve jobs until `stop` is set. Registered as live only while this loop runs."""
         self.store.subscribe(self._on_job_event)
+        self.store.listen_for_jobs(self._wake.set, stop)
         self.store.register_worker(self.id, host=socket.gethostname(), pid=os.getpid(), model=self.model_name)
         log.info("worker ready", extra={"worker": self.id, "model": self.model_name})
         last_beat = time.monotonic()
