@@ -6,7 +6,7 @@
 2. Peak resident memory of a whole 4K 10 s generation against a 4K 6 s one with the tiny model, each
    in a fresh process: with streamed decoding and encoding the two should be close.
 
-    python bench/encode.py [--repeats 3] [--frames 50] [--out bench/results/encode.json]
+    python -m bench.encode [--repeats 3] [--frames 50] [--out bench/results/encode.json]
 
 Needs the `ffmpeg` program for part 1 (Debian: apt-get install ffmpeg).
 """

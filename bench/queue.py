@@ -10,37 +10,29 @@
    requests/s and latency, for a finished request and for one waiting in the queue (which also counts
    its queue position).
 
-    python bench/queue.py [--database-url URL] [--samples 50] [--pollers 50] [--load-seconds 10] [--out FILE]
+    python -m bench.queue [--database-url URL] [--samples 50] [--pollers 50] [--load-seconds 10] [--out FILE]
 
 --database-url: an empty PostgreSQL database or schema (default: a SQLite file in a temporary folder).
 """
 
 from __future__ import annotations
 
+import argparse
+import os
+import platform
+import shutil
+import statistics
 import sys
+import tempfile
+import time
+from decimal import Decimal
 from pathlib import Path
 
-# This script's name is the standard library's `queue`, which Python would find here first: import the
-# real one before putting this folder back, last, on the path for the shared helpers.
-BENCH = Path(__file__).resolve().parent
-sys.path = [entry for entry in sys.path if Path(entry or ".").resolve() != BENCH]
-import queue  # noqa: E402,F401  (the standard library's, cached for everything imported below)
+import requests
 
-sys.path.append(str(BENCH))
+from bench._serving import free_port, start, wait_ready, write_result, wrk
 
-import argparse  # noqa: E402
-import os  # noqa: E402
-import platform  # noqa: E402
-import shutil  # noqa: E402
-import statistics  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from decimal import Decimal  # noqa: E402
-
-import requests  # noqa: E402
-from _serving import free_port, start, wait_ready, write_result, wrk  # noqa: E402
-
-ROOT = BENCH.parent
+ROOT = Path(__file__).resolve().parents[1]
 BODY = {"prompt": "a lighthouse at dusk, waves", "duration": 6, "resolution": "1080p", "generate_audio": False}
 
 

@@ -8,7 +8,7 @@
 2. Requests per second of `GET /healthz` and of a 401 answer (`POST /v1/ltx-2-fast` with an unknown
    key) under concurrent load from `wrk` (Debian: apt-get install wrk).
 
-    python bench/serve_overhead.py [--runs 7] [--resolution 1080p] [--duration 6] [--out bench/results/serve_overhead.json]
+    python -m bench.serve_overhead [--runs 7] [--resolution 1080p] [--duration 6] [--out bench/results/serve_overhead.json]
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import requests
-from _serving import free_port, start, wait_ready, write_result, wrk
+
+from bench._serving import free_port, start, wait_ready, write_result, wrk
 
 ROOT = Path(__file__).resolve().parents[1]
 
