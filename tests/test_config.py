@@ -51,7 +51,12 @@ def test_a_missing_config_file_is_an_error(monkeypatch, tmp_path):
 
 @pytest.mark.parametrize(
     ("content", "field"),
-    [('video_crf = 99\n', "video_crf"), ('video_preset = "warp"\n', "video_preset"), ('colour = "red"\n', "colour")],
+    [
+        ('video_crf = 99\n', "video_crf"),
+        ('video_preset = "warp"\n', "video_preset"),
+        ('colour = "red"\n', "colour"),
+        ('storage_url = "s3:///no-bucket"\n', "storage_url"),
+    ],
 )
 def test_bad_values_and_unknown_keys_in_the_file_are_refused(monkeypatch, tmp_path, content, field):
     config = tmp_path / "bad.toml"

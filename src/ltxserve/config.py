@@ -15,7 +15,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from .engine import EncodeSettings, EngineSettings
 from .net.safe_fetch import SafeFetcher
-from .storage import ResultStorage, open_storage
+from .storage import ResultStorage, open_storage, parse_s3_url
 
 X264Preset = Literal[
     "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"
@@ -102,8 +102,8 @@ class Settings(BaseSettings):
     @field_validator("storage_url")
     @classmethod
     def _s3_url(cls, value: str | None) -> str | None:
-        if value is not None and not (value.startswith("s3://") and len(value) > len("s3://")):
-            raise ValueError("must be s3://bucket[/prefix], or unset for the local results folder")
+        if value is not None:
+            parse_s3_url(value)
         return value
 
     @field_validator("prices")

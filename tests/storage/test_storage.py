@@ -53,5 +53,6 @@ def test_local_keys_cannot_leave_the_folder(tmp_path):
 
 def test_storage_urls_are_checked(tmp_path):
     assert isinstance(open_storage(None, tmp_path), LocalStorage)
-    with pytest.raises(ValueError):
-        open_storage("gs://bucket", tmp_path)
+    for wrong in ("gs://bucket", "s3://", "s3:///prefix"):
+        with pytest.raises(ValueError, match="use s3://bucket"):
+            open_storage(wrong, tmp_path)

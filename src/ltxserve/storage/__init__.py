@@ -10,15 +10,21 @@ from .local import LocalStorage
 from .s3 import S3Storage
 
 
+def parse_s3_url(url: str) -> tuple[str, str]:
+    """The bucket and key prefix of `s3://bucket[/prefix]`; ValueError for anything else."""
+    bucket, _, prefix = url.removeprefix("s3://").partition("/")
+    if not url.startswith("s3://") or not bucket:
+        raise ValueError(f"storage URL {url!r}: use s3://bucket[/prefix], or leave it unset for local files")
+    return bucket, prefix
+
+
 def open_storage(url: str | None, results_dir: Path, *, endpoint_url: str | None = None,
                  region: str | None = None) -> ResultStorage:
-    """`s3://bucket[/prefix]` for a bucket, anything else (None) for the local results folder."""
-    if url is not None and url.startswith("s3://"):
-        bucket, _, prefix = url.removeprefix("s3://").partition("/")
-        return S3Storage(bucket, prefix, endpoint_url=endpoint_url, region=region)
-    if url is not None:
-        raise ValueError(f"storage URL {url!r}: use s3://bucket[/prefix], or leave it unset for local files")
-    return LocalStorage(results_dir)
+    """`s3://bucket[/prefix]` for a bucket, None for the local results folder."""
+    if url is None:
+        return LocalStorage(results_dir)
+    bucket, prefix = parse_s3_url(url)
+    return S3Storage(bucket, prefix, endpoint_url=endpoint_url, region=region)
 
 
-__all__ = ["LocalStorage", "ResultStorage", "S3Storage", "open_storage"]
+__all__ = ["LocalStorage", "ResultStorage", "S3Storage", "open_storage", "parse_s3_url"]

@@ -18,8 +18,6 @@ class S3Storage:
         import boto3
         from botocore.config import Config
 
-        if not bucket:
-            raise ValueError("the S3 storage URL names no bucket: use s3://bucket[/prefix]")
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.client = boto3.client(
