@@ -13,13 +13,12 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
-from .engine import EncodeSettings, EngineSettings
+from .engine import EncodeSettings, EngineSettings, SpeedSettings
+from .engine.engine import REFINE_MAX_PIXELS
 from .net.safe_fetch import SafeFetcher
 from .storage import ResultStorage, open_storage, parse_s3_url
 
-X264Preset = Literal[
-    "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"
-]
+X264Preset = Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"]
 
 
 _PLACEHOLDER_SECRETS = {"changeme", "change-me", "changethis", "secret", "admin", "password", "test", "none"}
@@ -39,6 +38,18 @@ class Settings(BaseSettings):
     decode_tile_frames: int = Field(64, gt=0, description="Video decode tile, in frames (multiple of 8)")
     decode_stride_frames: int = Field(56, gt=0, description="Step between decode tiles (multiple of 8)")
     vae_spatial_tiling: bool = Field(False, description="Decode in spatial tiles too (2k/4k on a GPU)")
+    refine_max_pixels: int | None = Field(
+        REFINE_MAX_PIXELS, gt=0, description="Outputs above this many pixels a frame refine at half size, then upsample"
+    )
+    overlap_encode: bool = Field(True, description="Encode the MP4 on a CPU thread while the next frames decode")
+    attention_backend: str | None = Field(
+        None, description="diffusers attention backend for the transformer (e.g. _native_cudnn on H100)"
+    )
+    fp8: bool = Field(False, description="FP8 matmuls in the transformer blocks (Hopper/Ada GPUs)")
+    compile: bool = Field(False, description="torch.compile the transformer blocks (slow first request)")
+    offload_text_encoder: bool = Field(
+        False, description="Keep the text encoder in host memory except while it encodes a prompt (GPU only)"
+    )
 
     video_crf: int = Field(18, ge=0, le=51, description="x264 constant rate factor: lower is better")
     video_preset: X264Preset = "veryfast"
@@ -160,5 +171,13 @@ class Settings(BaseSettings):
             decode_tile_frames=self.decode_tile_frames,
             decode_stride_frames=self.decode_stride_frames,
             vae_spatial_tiling=self.vae_spatial_tiling,
+            overlap_encode=self.overlap_encode,
+            refine_max_pixels=self.refine_max_pixels,
+            speed=SpeedSettings(
+                attention_backend=self.attention_backend,
+                fp8=self.fp8,
+                compile=self.compile,
+                offload_text_encoder=self.offload_text_encoder,
+            ),
             encode=EncodeSettings(crf=self.video_crf, preset=self.video_preset, audio_bitrate=self.audio_bitrate),
         )

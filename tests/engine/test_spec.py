@@ -44,3 +44,16 @@ def test_a_reduced_render_scale_keeps_the_output_aspect_in_the_crop():
     assert width / height == pytest.approx(16 / 9, rel=0.02)
     assert (left, width) == (0, 128)
     assert top == (128 - height) // 2
+
+
+def test_refining_at_half_size_plans_on_a_128_grid_so_both_upsamples_are_exact():
+    geometry = Geometry.plan(_spec(3840, 2160), refine_max_pixels=2560 * 1440)
+    assert geometry.refine_scale == 2
+    assert (geometry.gen_width, geometry.gen_height) == (3840, 2176)
+    assert (geometry.refine_width, geometry.refine_height) == (1920, 1088)
+    assert (geometry.stage1_width, geometry.stage1_height) == (960, 544)
+    assert geometry.crop_box == (0, 8, 3840, 2160)
+    # An output whose 64-grid size would not halve twice onto the grid is planned on the next 128 step.
+    odd = Geometry.plan(_spec(2880, 1620), refine_max_pixels=2560 * 1440)
+    assert (odd.gen_width % 128, odd.gen_height % 128) == (0, 0)
+    assert odd.stage1_width % 32 == odd.stage1_height % 32 == 0

@@ -3,6 +3,7 @@
 from .engine import Engine, EngineSettings, GenerationResult
 from .mux import EncodeSettings
 from .spec import Progress, ProgressFn, RenderSpec
+from .speed import SpeedSettings
 
 __all__ = [
     "EncodeSettings",
@@ -12,4 +13,5 @@ __all__ = [
     "Progress",
     "ProgressFn",
     "RenderSpec",
+    "SpeedSettings",
 ]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +17,13 @@ from .loader import LoadedModel, load_model
 from .mux import EncodeSettings, Mp4Writer
 from .sampling import denoise
 from .spec import Geometry, Progress, ProgressFn, RenderSpec
+from .speed import SpeedSettings, apply_speedups
+
+
+# Up to 2k, stage 2 refines at full size; 4k refines at 1920x1088 and is upsampled in latent space once
+# more: 11x fewer denoising FLOPs (bench/gpu-speed-notes.md), and 3840 px lies beyond the positions LTX-2
+# was trained on.
+REFINE_MAX_PIXELS = 2560 * 1440
 
 
 @dataclass(frozen=True)
@@ -24,7 +33,13 @@ class EngineSettings:
     decode_stride_frames: int = 56
     # Spatial VAE tiling bounds decoder memory at 2k/4k on a GPU; pointless for the tiny model.
     vae_spatial_tiling: bool = False
+    # For outputs of more pixels a frame, stage 2 refines at half size and a second x2 latent upsample
+    # makes full size (4k: refine at 1920x1088, not 3840x2176). None: always refine at full size.
+    refine_max_pixels: int | None = REFINE_MAX_PIXELS
+    # Encode each decoded chunk on a CPU thread while the next chunk decodes.
+    overlap_encode: bool = True
     encode: EncodeSettings = field(default_factory=EncodeSettings)
+    speed: SpeedSettings = field(default_factory=SpeedSettings)
 
 
 @dataclass(frozen=True)
@@ -43,25 +58,30 @@ class GenerationResult:
 
 
 class _StageClock:
-    """Turns progress events into seconds per stage, and forwards them to the caller's callback."""
+    """Turns progress events into seconds per stage, and forwards them to the caller's callback.
 
-    def __init__(self, forward: ProgressFn | None) -> None:
+    `sync` waits for the accelerator at each stage boundary: its work is queued asynchronously, and
+    without the wait one stage's time would be booked to the next.
+    """
+
+    def __init__(self, forward: ProgressFn | None, sync: Callable[[], None]) -> None:
         self.timings: dict[str, float] = {}
         self._forward = forward
+        self._sync = sync
         self._stage: str | None = None
         self._since = 0.0
 
     def __call__(self, event: Progress) -> None:
-        now = time.perf_counter()
         if event.stage != self._stage:
-            self.stop(now)
-            self._stage, self._since = event.stage, now
+            self.stop()
+            self._stage, self._since = event.stage, time.perf_counter()
         if self._forward is not None:
             self._forward(event)
 
-    def stop(self, now: float | None = None) -> None:
+    def stop(self) -> None:
         if self._stage is not None:
-            now = time.perf_counter() if now is None else now
+            self._sync()
+            now = time.perf_counter()
             self.timings[self._stage] = self.timings.get(self._stage, 0.0) + now - self._since
             self._stage = None
 
@@ -79,6 +99,7 @@ class Engine:
             self.settings.decode_stride_frames,
             self.settings.vae_spatial_tiling,
         )
+        apply_speedups(model, self.settings.speed)
         # One generation at a time: a second would only contend for the same accelerator.
         self._lock = threading.Lock()
 
@@ -114,8 +135,9 @@ class Engine:
 
     @torch.inference_mode()
     def _generate(self, spec: RenderSpec, output: Path, progress: ProgressFn | None) -> GenerationResult:
-        geometry = Geometry.plan(spec, self.model.profile.render_scale)
-        clock = _StageClock(progress)
+        geometry = Geometry.plan(spec, self.model.profile.render_scale, self.settings.refine_max_pixels)
+        device = self.model.device
+        clock = _StageClock(progress, lambda: torch.cuda.synchronize(device) if device.type == "cuda" else None)
         latents = denoise(self.model, spec, geometry, clock)
 
         pipe = self.model.text_to_video
@@ -141,22 +163,33 @@ class Engine:
             sample_rate=self.audio_sample_rate,
             settings=self.settings.encode,
         )
-        with writer:
+        # `encode` is the time the decoder waited for the encoder: all of the encoding when they take
+        # turns, only what decoding did not hide when they overlap.
+        with writer, ThreadPoolExecutor(1, thread_name_prefix="mp4-encode") as encoder:
             decode_s = encode_s = 0.0
+            decoded = 0
+            pending = None
             started = time.perf_counter()
             for chunk in iter_video_chunks(vae, video_latents, temb):
-                frames = to_uint8_frames(chunk)[: spec.num_frames - writer.frames_written]
-                encode_started = time.perf_counter()
-                decode_s += encode_started - started
-                writer.write(frames)
+                frames = to_uint8_frames(chunk)[: spec.num_frames - decoded]
+                decoded += len(frames)
+                waiting = time.perf_counter()
+                decode_s += waiting - started
+                if pending is not None:
+                    pending.result()  # one chunk in the encoder at a time bounds the frames held
+                pending = encoder.submit(writer.write, frames)
+                if not self.settings.overlap_encode:
+                    pending.result()
                 started = time.perf_counter()
-                encode_s += started - encode_started
+                encode_s += started - waiting
                 if progress is not None:
-                    progress(Progress("decode_video", writer.frames_written, spec.num_frames))
-                if writer.frames_written >= spec.num_frames:
+                    progress(Progress("decode_video", decoded, spec.num_frames))
+                if decoded >= spec.num_frames:
                     break
-            close_started = time.perf_counter()
-        encode_s += time.perf_counter() - close_started
+            waiting = time.perf_counter()
+            if pending is not None:
+                pending.result()
+        encode_s += time.perf_counter() - waiting
         clock.add("decode_video", decode_s)
         clock.add("encode", encode_s)
 

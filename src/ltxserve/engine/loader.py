@@ -7,6 +7,7 @@ folder holding the x2 spatial upsampler. The tiny model is written in that same 
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,11 @@ class LoadedModel:
     source: Path
     device: torch.device
     dtype: torch.dtype
+    # speed.PinnedWeights when the text encoder lives in host memory between prompts.
+    text_encoder_home: Any = None
+
+    def text_encoder_on_device(self) -> contextlib.AbstractContextManager:
+        return self.text_encoder_home.on_device() if self.text_encoder_home else contextlib.nullcontext()
 
 
 def resolve_device(name: str) -> torch.device:
@@ -75,12 +81,7 @@ def load_model(
     dtype: str = "auto",
     cpu_offload: bool = False,
 ) -> LoadedModel:
-    from diffusers import (
-        FlowMatchEulerDiscreteScheduler,
-        LTX2ImageToVideoPipeline,
-        LTX2LatentUpsamplePipeline,
-        LTX2Pipeline,
-    )
+    from diffusers import LTX2Pipeline
     from diffusers.pipelines.ltx2 import LTX2LatentUpsamplerModel
 
     source = resolve_source(model, cache_dir)
@@ -91,15 +92,33 @@ def load_model(
     upsampler = LTX2LatentUpsamplerModel.from_pretrained(
         source / "latent_upsampler", dtype=torch_dtype, local_files_only=True
     )
+    return assemble_model(
+        t2v, upsampler, ModelProfile.read(source), source=source, device=torch_device, cpu_offload=cpu_offload
+    )
+
+
+def assemble_model(
+    t2v: Any,
+    upsampler: Any,
+    profile: ModelProfile,
+    *,
+    source: Path,
+    device: torch.device,
+    cpu_offload: bool = False,
+) -> LoadedModel:
+    """The fast path's pipelines around one set of modules, however they were made: read from a weights
+    directory, or built in memory (bench/gpu_pipeline.py builds full-size ones with random weights)."""
+    from diffusers import FlowMatchEulerDiscreteScheduler, LTX2ImageToVideoPipeline, LTX2LatentUpsamplePipeline
+
     # The distilled sigmas are used exactly as trained: no resolution-dependent shift on top of them.
     t2v.scheduler = FlowMatchEulerDiscreteScheduler.from_config(
         t2v.scheduler.config, use_dynamic_shifting=False, shift=1.0, shift_terminal=None
     )
     if cpu_offload:
-        t2v.enable_model_cpu_offload(device=torch_device)
+        t2v.enable_model_cpu_offload(device=device)
     else:
-        t2v.to(torch_device)
-    upsampler.to(torch_device)
+        t2v.to(device)
+    upsampler.to(device)
     t2v.set_progress_bar_config(disable=True)
 
     i2v = LTX2ImageToVideoPipeline.from_pipe(t2v)
@@ -110,8 +129,8 @@ def load_model(
         text_to_video=t2v,
         image_to_video=i2v,
         upsample=upsample,
-        profile=ModelProfile.read(source),
+        profile=profile,
         source=source,
-        device=torch_device,
-        dtype=torch_dtype,
+        device=device,
+        dtype=t2v.transformer.dtype,
     )

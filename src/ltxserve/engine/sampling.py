@@ -65,34 +65,33 @@ def _step_reporter(stage: str, total: int, progress: ProgressFn | None):
     return on_step_end
 
 
-def _encode_image_latent(model: LoadedModel, image: Image.Image, width: int, height: int) -> torch.Tensor:
-    """The image as the VAE's first latent frame at full size, prepared as the I2V pipeline prepares it."""
+def _encode_image_latent(model: LoadedModel, image: Image.Image) -> torch.Tensor:
+    """The image as the VAE's first latent frame at its own size, prepared as the I2V pipeline prepares it."""
     from diffusers.pipelines.ltx2.utils import apply_image_conditioning_crf, resolve_default_image_crf
 
     pipe = model.image_to_video
     crf = resolve_default_image_crf(pipe.text_encoder)
     if crf:
         image = Image.fromarray(apply_image_conditioning_crf(np.array(image), crf))
-    pixels = pipe.video_processor.preprocess(image, height=height, width=width)
+    pixels = pipe.video_processor.preprocess(image, height=image.height, width=image.width)
     pixels = pixels.to(device=model.device, dtype=pipe.vae.dtype).unsqueeze(2)
     return pipe.vae.encode(pixels).latent_dist.mode()
 
 
 @torch.inference_mode()
-def denoise(
-    model: LoadedModel, spec: RenderSpec, geometry: Geometry, progress: ProgressFn | None = None
-) -> Latents:
+def denoise(model: LoadedModel, spec: RenderSpec, geometry: Geometry, progress: ProgressFn | None = None) -> Latents:
     t2v = model.text_to_video
     generator = torch.Generator(device="cpu").manual_seed(spec.seed)
 
     if progress:
         progress(Progress("encode_prompt", 0, 1))
-    prompt_embeds, prompt_mask, _, _ = t2v.encode_prompt(
-        prompt=spec.prompt,
-        do_classifier_free_guidance=False,
-        max_sequence_length=MAX_SEQUENCE_LENGTH,
-        device=model.device,
-    )
+    with model.text_encoder_on_device():
+        prompt_embeds, prompt_mask, _, _ = t2v.encode_prompt(
+            prompt=spec.prompt,
+            do_classifier_free_guidance=False,
+            max_sequence_length=MAX_SEQUENCE_LENGTH,
+            device=model.device,
+        )
     if progress:
         progress(Progress("encode_prompt", 1, 1))
 
@@ -131,17 +130,16 @@ def denoise(
     ).frames
     if image is not None:
         # The upsampled first frame is a blurred copy of the image: condition stage 2 on the image itself.
-        upsampled[:, :, :1] = _encode_image_latent(model, image, geometry.gen_width, geometry.gen_height).to(
-            upsampled.dtype
-        )
+        first = _encode_image_latent(model, fit_image(image, geometry.refine_width, geometry.refine_height))
+        upsampled[:, :, :1] = first.to(upsampled.dtype)
     if progress:
         progress(Progress("upsample", 1, 1))
 
     if progress:
         progress(Progress("stage2", 0, len(STAGE2_SIGMAS)))
     stage2 = pipe(
-        width=geometry.gen_width,
-        height=geometry.gen_height,
+        width=geometry.refine_width,
+        height=geometry.refine_height,
         latents=upsampled,
         audio_latents=stage1.audio,
         noise_scale=STAGE2_NOISE_SCALE,
@@ -150,4 +148,11 @@ def denoise(
         callback_on_step_end=_step_reporter("stage2", len(STAGE2_SIGMAS), progress),
         **common,
     )
-    return Latents(video=stage2.frames, audio=stage2.audio)
+    video = stage2.frames
+    if geometry.refine_scale > 1:
+        if progress:
+            progress(Progress("upsample_final", 0, 1))
+        video = model.upsample(latents=video, latents_normalized=False, output_type="latent", return_dict=True).frames
+        if progress:
+            progress(Progress("upsample_final", 1, 1))
+    return Latents(video=video, audio=stage2.audio)

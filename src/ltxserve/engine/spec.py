@@ -51,7 +51,15 @@ class Progress:
 
 
 # The stages in the order the fast path runs them, with rough shares of its time on a GPU (percent).
-STAGE_WEIGHTS = {"encode_prompt": 2, "stage1": 25, "upsample": 3, "stage2": 45, "decode_audio": 3, "decode_video": 22}
+STAGE_WEIGHTS = {
+    "encode_prompt": 2,
+    "stage1": 25,
+    "upsample": 3,
+    "stage2": 45,
+    "upsample_final": 0,  # only when stage 2 refines at half size; its share is within stage 2's
+    "decode_audio": 3,
+    "decode_video": 22,
+}
 
 
 # A progress callback may raise to abort the generation (the exception propagates to the caller).
@@ -72,14 +80,25 @@ class Geometry:
     out_width: int
     out_height: int
     out_frames: int
+    # 1: stage 2 refines at full size. 2: it refines at half size, and a second x2 latent upsample,
+    # without refinement, brings the latents to full size (the cheap way to 4k).
+    refine_scale: int = 1
+
+    @property
+    def refine_width(self) -> int:
+        return self.gen_width // self.refine_scale
+
+    @property
+    def refine_height(self) -> int:
+        return self.gen_height // self.refine_scale
 
     @property
     def stage1_width(self) -> int:
-        return self.gen_width // 2
+        return self.refine_width // 2
 
     @property
     def stage1_height(self) -> int:
-        return self.gen_height // 2
+        return self.refine_height // 2
 
     @property
     def crop_box(self) -> tuple[int, int, int, int]:
@@ -95,13 +114,20 @@ class Geometry:
         return (self.gen_width - width) // 2, (self.gen_height - height) // 2, width, height
 
     @classmethod
-    def plan(cls, spec: RenderSpec, render_scale: float = 1.0) -> Geometry:
+    def plan(cls, spec: RenderSpec, render_scale: float = 1.0, refine_max_pixels: int | None = None) -> Geometry:
+        """`refine_max_pixels`: for outputs of more pixels a frame, stage 2 refines at half size."""
         gen_frames = math.ceil((spec.num_frames - 1) / TEMPORAL_RATIO) * TEMPORAL_RATIO + 1
+        grid, refine_scale = SPATIAL_GRID, 1
+        width, height = spec.width * render_scale, spec.height * render_scale
+        if refine_max_pixels is not None and spec.width * spec.height > refine_max_pixels:
+            # Two x2 upsamples: the full size must halve twice onto the 64 grid.
+            grid, refine_scale = 2 * SPATIAL_GRID, 2
         return cls(
-            gen_width=_ceil_to(spec.width * render_scale, SPATIAL_GRID),
-            gen_height=_ceil_to(spec.height * render_scale, SPATIAL_GRID),
+            gen_width=_ceil_to(width, grid),
+            gen_height=_ceil_to(height, grid),
             gen_frames=gen_frames,
             out_width=spec.width,
             out_height=spec.height,
             out_frames=spec.num_frames,
+            refine_scale=refine_scale,
         )
