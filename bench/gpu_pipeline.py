@@ -7,17 +7,19 @@ driven through `Engine.generate`: the code path a served request takes, MP4 enco
 
 For each request it prints seconds per stage (text encoding, stage 1 denoising, latent upsampling,
 stage 2 refinement, audio decode + vocoder, video decode, MP4 encode, total), peak GPU memory, the FLOPs
-of the denoising stages (counted by PyTorch's FlopCounterMode on one real transformer call per stage)
-and the TFLOP/s they achieved, against the matmul rate measured on the same device at the start.
+of the denoising stages and the TFLOP/s they achieved, against the matmul rate measured on the same
+device at the start. FLOPs are counted by PyTorch's FlopCounterMode on the meta device, so the
+full-size counts (and their floor at the matmul rate) are printed even without a GPU.
 
     python -m bench.gpu_pipeline                                  # H100: plain bf16, the three requests
     python -m bench.gpu_pipeline --variant plain --variant fast   # before and after, one process
     python -m bench.gpu_pipeline --small                          # CPU, reduced sizes (tested in CI)
 
-A variant is a named set of the engine's speed options: `plain`, `fast` (everything that keeps outputs
-within bf16 rounding), `fast-fp8`, or single options (`cudnn`, `flash`, `compile`, `fp8`, `offload`,
-`serial-encode`). With `--check`, each variant's stage-2 latents for the first request are compared with
-the first variant's, on the same seed.
+A variant is a named set of the engine's speed options: `plain` (full-size refinement everywhere, encode
+after decode), `fast` (every option but FP8), `fast-fp8`, or one option alone (`overlap`, `cudnn`,
+`flash`, `compile`, `fp8`, `offload`, `tiling`, `refine-half`). `cudnn`, `flash`, `offload` and the
+`fast` ones need a GPU. With `--check`, each variant's stage-2 latents for the first request are compared
+with the first variant's, on the same seed.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ import time
 from pathlib import Path
 
 import torch
+
+from ltxserve.engine.sampling import MAX_SEQUENCE_LENGTH as PROMPT_TOKENS  # every prompt is padded to it
 
 from . import ltx2_configs
 
@@ -192,7 +196,6 @@ def matmul_rate(device: torch.device, dtype: torch.dtype, small: bool) -> float:
 
 # Audio latents: 16 kHz mel, hop 160, 4x temporal compression in the audio VAE: 25 a second.
 AUDIO_LATENTS_PER_S = 16000 / 160 / 4
-PROMPT_TOKENS = 1024  # the fast path pads every prompt to this many tokens (sampling.MAX_SEQUENCE_LENGTH)
 
 
 def stage_shapes(spec, geometry) -> dict[str, dict]:
