@@ -57,7 +57,7 @@ def test_a_flop_count_on_the_meta_device_equals_the_count_of_a_real_call():
     assert gpu_pipeline.transformer_flops(meta, **shape) == counted
 
 
-def test_the_default_request_needs_about_3_9e16_flops_and_4k_refined_at_half_size_is_far_cheaper():
+def test_the_default_request_needs_about_3_9e16_flops_and_4k_at_half_size_a_quarter_of_the_tokens():
     from ltxserve.engine.spec import Geometry
 
     transformer = gpu_pipeline.meta_transformer("2.3", small=False, dtype=torch.bfloat16)
@@ -71,12 +71,13 @@ def test_the_default_request_needs_about_3_9e16_flops_and_4k_refined_at_half_siz
     # Of which attention, 4 T^2 d per layer: about 7.0e15 a stage-2 step, most of the work.
     assert flops["stage2"]["attention"] / flops["stage2"]["total"] == pytest.approx(0.7, abs=0.1)
 
+    # 4k refined at half size: a quarter of the tokens in both stages (the FLOPs: bench/gpu-speed-notes.md).
     spec_4k = gpu_pipeline.request_spec("4k-10s", seed=0)
-    full = gpu_pipeline.denoise_flops(transformer, spec_4k, Geometry.plan(spec_4k))
-    half = gpu_pipeline.denoise_flops(transformer, spec_4k, Geometry.plan(spec_4k, 1.0, 2560 * 1440))
-    assert full["stage2"]["video_tokens"] == 33 * 68 * 120
-    assert half["stage2"]["video_tokens"] == 33 * 34 * 60
-    assert sum(s["total"] for s in full.values()) > 8 * sum(s["total"] for s in half.values())
+    full = gpu_pipeline.stage_shapes(spec_4k, Geometry.plan(spec_4k))
+    half = gpu_pipeline.stage_shapes(spec_4k, Geometry.plan(spec_4k, 1.0, 2560 * 1440))
+    assert (full["stage2"]["frames"], full["stage2"]["height"], full["stage2"]["width"]) == (33, 68, 120)
+    assert (half["stage2"]["frames"], half["stage2"]["height"], half["stage2"]["width"]) == (33, 34, 60)
+    assert (half["stage1"]["height"], half["stage1"]["width"]) == (17, 30)
 
 
 def test_small_run_on_the_cpu_times_every_stage_counts_flops_and_checks_fp8(tmp_path):
