@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from ltxserve.engine import Engine, EngineSettings, Progress, RenderSpec, SpeedSettings
-from ltxserve.engine.mux import Mp4Writer
 from ltxserve.engine.fp8 import FP8, Fp8Linear, quantize_linears, transformer_block_filter
+from ltxserve.engine.mux import Mp4Writer
 from ltxserve.engine.sampling import denoise
 from ltxserve.engine.spec import Geometry
 
@@ -108,11 +108,11 @@ def test_overlapped_encoding_writes_the_same_file_as_encoding_in_turn(data_dir, 
     serial = _engine(data_dir, overlap_encode=False)
     overlapped = _engine(data_dir, overlap_encode=True)
     serial_result = serial.generate(SPEC, tmp_path / "serial.mp4")
-    overlapped_result = overlapped.generate(SPEC, tmp_path / "overlapped.mp4")
+    overlapped.generate(SPEC, tmp_path / "overlapped.mp4")
     digests = {hashlib.sha256((tmp_path / name).read_bytes()).hexdigest() for name in ("serial.mp4", "overlapped.mp4")}
     assert len(digests) == 1
     assert probe(tmp_path / "overlapped.mp4").frames == 150
-    assert serial_result.timings["encode"] > 0 and overlapped_result.timings["encode"] >= 0
+    assert serial_result.timings["encode"] > 0
 
 
 def test_an_encoder_error_in_the_encoding_thread_fails_the_generation_and_leaves_no_file(
@@ -141,10 +141,10 @@ def test_4k_refines_at_half_size_and_upsamples_once_more(data_dir, tmp_path):
     assert "upsample_final" in result.timings
     info = probe(tmp_path / "4k.mp4")
     assert (info.width, info.height, info.frames) == (3840, 2160, 150)
-    # The same request refined at full size takes another path, with another result.
-    full = _latents(_engine(data_dir, refine_max_pixels=None), spec)
-    half = _latents(engine, spec)
-    assert full.video.shape[-2:] != half.video.shape[-2:] or _relative_error(full.video, half.video) > 0.01
+    # At the tiny model's 1/16 scale: refined at full size on the 64 grid, 256x192 (8x6 latents); at half
+    # size on the 128 grid, 256x256, stage 2 at 128x128 (4x4) and upsampled to 8x8 for the decoder.
+    assert _latents(_engine(data_dir, refine_max_pixels=None), spec).video.shape[-2:] == (6, 8)
+    assert _latents(engine, spec).video.shape[-2:] == (8, 8)
 
 
 def test_2k_and_below_still_refine_at_full_size_by_default(data_dir):
