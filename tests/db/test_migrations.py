@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 
 import pytest
 from alembic import command
@@ -15,6 +14,8 @@ from ltxserve.billing import keys
 from ltxserve.db import ApiKey, Base, Database, Job, LedgerEntry, ServerSecret
 from ltxserve.db.database import MIGRATIONS
 from ltxserve.jobs import JobStore
+
+from .concurrency import at_once
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -62,24 +63,8 @@ def test_upgrading_keeps_jobs_keys_and_money_and_makes_one_signing_secret(db):
 @pytest.mark.timeout(60)
 def test_processes_starting_together_migrate_once(db):
     """Servers and workers migrate at start-up, often at once (a race a crash test once lost)."""
-    databases = [Database(db.url.render_as_string(hide_password=False)) for _ in range(4)]
-    errors: list[BaseException] = []
-    start = threading.Barrier(len(databases))
-
-    def migrate(database: Database) -> None:
-        start.wait()
-        try:
-            database.migrate()
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=migrate, args=(database,)) for database in databases]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    for database in databases:
-        database.dispose()
+    url = db.url.render_as_string(hide_password=False)
+    errors = at_once(url, 4, Database.migrate)
     assert errors == []
     with db.engine.connect() as connection:
         assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
