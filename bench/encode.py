@@ -129,9 +129,11 @@ def bench_memory(preset: str) -> list[dict]:
     rows = []
     with tempfile.TemporaryDirectory() as data_dir:
         for duration in (6, 10):
+            # As a module, like every bench: run as a file, bench/queue.py would shadow the standard library's.
             done = subprocess.run(
-                [sys.executable, __file__, "--child", f"4k:{duration}:{data_dir}:{preset}"],
+                [sys.executable, "-m", "bench.encode", "--child", f"4k:{duration}:{data_dir}:{preset}"],
                 capture_output=True, text=True, check=True, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+                cwd=Path(__file__).resolve().parent.parent,
             )  # fmt: skip
             result = json.loads(done.stdout.strip().splitlines()[-1])
             rows.append({"request": f"4k {duration} s", **{k: round(v, 1) for k, v in result.items()}})

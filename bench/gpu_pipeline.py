@@ -159,10 +159,11 @@ def build_model(version: str, small: bool, device: torch.device, dtype: torch.dt
     )
     # Full size renders on the grid just above the request; the small model at 1/8 of it, like the tiny
     # model's 1/16, so CPU runs stay in seconds while every stage still runs.
-    profile = ModelProfile(
+    profile = ModelProfile.detect(
+        configs["transformer"],
+        components["text_encoder"].config.model_type,
         name=f"ltx-{version}-random{'-small' if small else ''}",
         render_scale=1 / 8 if small else 1.0,
-        use_cross_timestep=version != "2.0",
     )
     model = assemble_model(pipe, upsampler, profile, source=Path(f"<random {profile.name}>"), device=device)
     sizes = {name: sum(p.numel() for p in module.parameters()) for name, module in components.items()}

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import base64
 import io
+import struct
 
 import pytest
 from PIL import Image
@@ -130,3 +131,61 @@ def test_a_data_uri_over_the_size_limit_is_refused_before_decoding():
 def test_an_image_with_too_many_pixels_is_refused():
     with pytest.raises(ImageRejected, match="32x24 is more than 500 pixels"):
         decode_image(_png(), max_pixels=500)
+
+
+def _s15(value: float) -> bytes:
+    return struct.pack(">i", round(value * 65536))
+
+
+def _linear_rgb_profile() -> bytes:
+    """A minimal ICC v2 display profile: sRGB's primaries with a linear tone curve (gamma 1.0)."""
+
+    def xyz(x: float, y: float, z: float) -> bytes:
+        return b"XYZ " + bytes(4) + _s15(x) + _s15(y) + _s15(z)
+
+    curve = b"curv" + bytes(4) + struct.pack(">IH", 1, 0x0100)
+    name = b"linear sRGB\0"
+    tags = [
+        (b"desc", b"desc" + bytes(4) + struct.pack(">I", len(name)) + name + bytes(4 + 4 + 2 + 1 + 67)),
+        (b"wtpt", xyz(0.9642, 1.0, 0.8249)),
+        (b"rXYZ", xyz(0.4361, 0.2225, 0.0139)),
+        (b"gXYZ", xyz(0.3851, 0.7169, 0.0971)),
+        (b"bXYZ", xyz(0.1431, 0.0606, 0.7141)),
+        (b"rTRC", curve),
+        (b"gTRC", curve),
+        (b"bTRC", curve),
+        (b"cprt", b"text" + bytes(4) + b"none\0"),
+    ]
+    offset = 128 + 4 + 12 * len(tags)
+    table = data = b""
+    for signature, body in tags:
+        body += bytes(-len(body) % 4)
+        table += signature + struct.pack(">II", offset + len(data), len(body))
+        data += body
+    header = (
+        struct.pack(">I", offset + len(data)) + bytes(4) + struct.pack(">I", 0x02100000) + b"mntrRGB XYZ " + bytes(12)
+        + b"acsp" + bytes(28) + _s15(0.9642) + _s15(1.0) + _s15(0.8249) + bytes(48)
+    )
+    return header + struct.pack(">I", len(tags)) + table + data
+
+
+def test_an_image_is_turned_upright_as_its_exif_orientation_says():
+    """As the reference's decode_image: a phone photo stored sideways is conditioned on upright."""
+    image = Image.new("RGB", (60, 20), (200, 30, 30))
+    image.paste((30, 30, 200), (0, 0, 10, 20))  # a blue band on the stored image's left
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG", exif=exif.tobytes())
+    upright = decode_image(buffer.getvalue(), max_pixels=10_000)
+    assert upright.size == (20, 60)
+    assert upright.getpixel((10, 2))[2] > 150  # the band is now on top
+
+
+def test_an_image_with_a_colour_profile_is_converted_to_srgb():
+    buffer = io.BytesIO()
+    Image.new("RGB", (4, 4), (128, 128, 128)).save(buffer, "PNG", icc_profile=_linear_rgb_profile())
+    assert decode_image(buffer.getvalue(), max_pixels=100).getpixel((0, 0)) == (188, 188, 188)
+    broken = io.BytesIO()
+    Image.new("RGB", (4, 4), (128, 128, 128)).save(broken, "PNG", icc_profile=b"not a profile")
+    assert decode_image(broken.getvalue(), max_pixels=100).getpixel((0, 0)) == (128, 128, 128)

@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     cpu_offload: bool = Field(False, description="Keep idle components in CPU memory (small GPUs)")
 
-    decode_tile_frames: int = Field(64, gt=0, description="Video decode tile, in frames (multiple of 8)")
+    decode_tile_frames: int = Field(80, gt=0, description="Video decode tile, in frames (multiple of 8)")
     decode_stride_frames: int = Field(56, gt=0, description="Step between decode tiles (multiple of 8)")
     vae_spatial_tiling: bool = Field(False, description="Decode in spatial tiles too (2k/4k on a GPU)")
     refine_max_pixels: int | None = Field(

@@ -9,7 +9,7 @@ import re
 import secrets
 from typing import Annotated, Any, Literal
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator
 
 from .engine import RenderSpec
@@ -135,6 +135,20 @@ def field_issue(error: dict[str, Any]) -> FieldIssue:
     return FieldIssue(field, message)
 
 
+def rendering_detail(resolution: str, refine_max_pixels: int | None) -> str:
+    """How a resolution is rendered, in words for the price list: 4k is refined at half size by default."""
+    height = SHORT_SIDE[resolution]
+    width = height * 16 // 9
+    if refine_max_pixels is None or width * height <= refine_max_pixels:
+        return f"{width}x{height}, refined at full size"
+    # Two x2 upsamples: the model's full size is on a 128 grid, and stage 2 refines at half of it.
+    refine_w, refine_h = (-(-side // 128) * 64 for side in (width, height))
+    return (
+        f"{width}x{height}, refined at {refine_w}x{refine_h} and upsampled x2 in latent space: about "
+        f"{height // 2}p detail, and an image-to-video first frame is not reproduced exactly"
+    )
+
+
 def parse_request(data: Any) -> GenerationRequest:
     """Validate a JSON-like body; every invalid field is reported at once."""
     if not isinstance(data, dict):
@@ -154,9 +168,25 @@ def decode_image(data: bytes, max_pixels: int) -> Image.Image:
             probe.verify()
         image = Image.open(io.BytesIO(data))
         image.load()
+        # As the reference's `decode_image`: upright as the camera meant it, and in sRGB.
+        image = ImageOps.exif_transpose(image)
+        image = _to_srgb(image)
     except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as exc:
         raise ImageRejected(f"is not a readable image ({exc.__class__.__name__})") from None
     return image.convert("RGB")
+
+
+def _to_srgb(image: Image.Image) -> Image.Image:
+    profile = image.info.get("icc_profile")
+    if not profile:
+        return image
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(profile))
+        if image.mode not in ("RGB", "CMYK", "L"):
+            image = image.convert("RGB")
+        return ImageCms.profileToProfile(image, source, ImageCms.createProfile("sRGB"), outputMode="RGB")
+    except (ImageCms.PyCMSError, OSError, ValueError):
+        return image  # a broken profile: use the pixels as they are, as a browser would
 
 
 def image_bytes(value: str, fetcher: SafeFetcher) -> bytes:

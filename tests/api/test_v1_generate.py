@@ -144,6 +144,8 @@ def test_pricing_and_credits_answer_as_the_hosted_api(server):
     assert pricing["per_second"]["ltx-2-fast"] == {"1080p": 0.05, "2k": 0.1, "4k": 0.2}
     clips = {(row["resolution"], row["duration"]): row["price"] for row in pricing["clips"]["ltx-2-fast"]}
     assert clips[("1080p", 6)] == 0.3 and clips[("2k", 8)] == 0.8 and clips[("4k", 10)] == 2.0
+    assert pricing["rendering"]["2k"] == "2560x1440, refined at full size"
+    assert pricing["rendering"]["4k"].startswith("3840x2160, refined at 1920x1088 and upsampled x2 in latent space")
     api_key = server.create_key("12.5")
     response = requests.get(f"{server.base}/v1/get-user-credits", headers={"x-api-key": api_key}, timeout=30)
     assert response.json() == {"credits": 12.5, "free-credits": 0.0}

@@ -50,6 +50,7 @@ def test_full_configs_build_the_published_model_sizes(version):
 def test_a_flop_count_on_the_meta_device_equals_the_count_of_a_real_call():
     torch.manual_seed(0)
     real = gpu_pipeline.build_model("2.3", small=True, device=torch.device("cpu"), dtype=torch.float32)[0]
+    assert (real.profile.version, real.profile.use_cross_timestep) == ("2.3", True)
     meta = gpu_pipeline.meta_transformer("2.3", small=True, dtype=torch.float32)
     shape = {"frames": 3, "height": 4, "width": 6, "audio": 10, "fps": 25.0}
     counted = gpu_pipeline.transformer_flops(real.text_to_video.transformer, **shape)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from ltxserve.engine import Progress, RenderSpec
+from ltxserve.engine import Engine, Progress, RenderSpec
 from ltxserve.request import GenerationRequest
 
 from ..conftest import probe
@@ -36,7 +37,7 @@ def _assert_clip(path, width, height, fps, seconds, audio=True):
         assert info.streams == 2
         assert info.audio_codec == "aac"
         assert info.audio_channels == 2
-        assert info.audio_rate == 24000
+        assert info.audio_rate == 48000  # LTX-2.3's vocoder, as the tiny model's
         assert abs(info.audio_seconds - info.video_seconds) <= frame
         assert abs(info.audio_samples / info.audio_rate - info.video_seconds) <= frame
     else:
@@ -51,7 +52,7 @@ def test_every_resolution_and_duration_has_exact_size_rate_length_and_audio(engi
     width, height = SIZES[resolution]
     _assert_clip(path, width, height, 25, duration)
     assert (result.width, result.height, result.num_frames) == (width, height, duration * 25)
-    assert result.audio_sample_rate == 24000
+    assert result.audio_sample_rate == 48000
 
 
 @pytest.mark.parametrize(
@@ -136,3 +137,30 @@ def test_a_progress_callback_that_raises_aborts_and_leaves_no_file(engine, tmp_p
     with pytest.raises(Stop):
         engine.generate(spec, path, progress=stop_in_stage2)
     assert list(tmp_path.iterdir()) == []
+
+
+def _small_frames(path) -> np.ndarray:
+    """Every frame of the clip, shrunk to 240x135 so that two 10 s clips fit in memory side by side."""
+    import av
+
+    with av.open(str(path)) as container:
+        return np.stack(
+            [f.reformat(width=240, height=135).to_ndarray(format="rgb24") for f in container.decode(video=0)]
+        ).astype(np.float32)
+
+
+def test_frames_stay_in_step_with_a_one_tile_decode_of_the_same_seed(engine, tmp_path):
+    """A 10 s clip crosses several decode seams; each of its frames must be the one-tile decode's frame of
+    the same index, not its neighbour's (a tile seam once put every later frame one behind its audio)."""
+    whole = Engine(engine.model, replace(engine.settings, decode_tile_frames=264, decode_stride_frames=256))
+    tiled, _ = _render(engine, tmp_path, "tiled.mp4", resolution="1080p", duration=10, seed=3)
+    one, _ = _render(whole, tmp_path, "one.mp4", resolution="1080p", duration=10, seed=3)
+    tiled_frames, one_frames = _small_frames(tiled), _small_frames(one)
+    assert len(tiled_frames) == len(one_frames) == 250
+
+    same = np.abs(tiled_frames - one_frames).mean(axis=(1, 2, 3))
+    behind = np.abs(tiled_frames[1:] - one_frames[:-1]).mean(axis=(1, 2, 3))
+    ahead = np.abs(tiled_frames[:-1] - one_frames[1:]).mean(axis=(1, 2, 3))
+    assert (same[1:] < behind).all() and (same[:-1] < ahead).all()
+    # The last frame is the one-tile decode's last frame, not a copy of the frame before it.
+    assert same[-1] < np.abs(one_frames[-1] - one_frames[-2]).mean()

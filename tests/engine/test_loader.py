@@ -85,8 +85,11 @@ def test_a_directory_without_the_upsampler_is_refused(saved_tiny, tmp_path):
         resolve_source(str(partial), tmp_path)
 
 
-def test_profile_defaults_fit_real_weights_and_unknown_keys_are_refused(tmp_path):
-    assert ModelProfile.read(tmp_path) == ModelProfile(name=tmp_path.name, render_scale=1.0)
-    (tmp_path / PROFILE_FILE).write_text(json.dumps({"render_scale": 0.5, "colour": "blue"}))
+def test_real_weights_need_no_profile_file_and_unknown_keys_are_refused(saved_tiny, tmp_path):
+    copy = tmp_path / "weights"
+    (copy / "transformer").mkdir(parents=True)
+    (copy / "transformer" / "config.json").write_text((saved_tiny / "transformer" / "config.json").read_text())
+    assert ModelProfile.read(copy) == ModelProfile(name="weights", version="2.3", render_scale=1.0)
+    (copy / PROFILE_FILE).write_text(json.dumps({"render_scale": 0.5, "colour": "blue"}))
     with pytest.raises(ValueError, match="colour"):
-        ModelProfile.read(tmp_path)
+        ModelProfile.read(copy)

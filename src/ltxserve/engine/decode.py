@@ -1,64 +1,81 @@
 """Decoders that keep peak memory independent of the clip's length.
 
-Video latents are decoded in overlapping temporal tiles, blended exactly as diffusers'
-`AutoencoderKLLTX2Video._temporal_tiled_decode` blends them, but each finished run of frames is
-handed on as soon as it is final instead of the whole clip being concatenated first.
+Video latents are decoded in overlapping temporal tiles, as Lightricks' reference video VAE tiles them
+(ltx-core `video_vae.py`: `split_temporal_causal`, `map_temporal_slice`, trapezoidal masks), and each
+run of frames is handed on as soon as it is final instead of the whole clip being concatenated first.
+
+A tile decoded on its own turns its first latent into one frame and every later latent into eight, so a
+tile starting at latent i begins at pixel frame 8·i. Each tile after the first therefore starts one latent
+early, on the last frame the previous tile also made, and fades in from weight 0 across the frames both
+tiles make. (diffusers' `_temporal_tiled_decode` drops a tile's last frame instead of its first, which
+puts every frame after the first seam one frame late.)
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 
-def configure_video_tiles(vae, tile_frames: int, stride_frames: int, spatial_tiling: bool) -> None:
-    """Temporal tile length and stride in pixel frames (multiples of the VAE's temporal ratio)."""
-    ratio = vae.temporal_compression_ratio
-    if tile_frames % ratio or stride_frames % ratio or not 0 < stride_frames < tile_frames:
-        raise ValueError(
-            f"decode tiles: need 0 < stride < tile, both multiples of {ratio}; got tile {tile_frames}, "
-            f"stride {stride_frames}"
-        )
-    vae.tile_sample_min_num_frames = tile_frames
-    vae.tile_sample_stride_num_frames = stride_frames
-    vae.use_tiling = spatial_tiling
+@dataclass(frozen=True)
+class TemporalTiles:
+    """Decode tiles in pixel frames: each tile owns `frames` frames, and the next one starts `stride` later.
+
+    The reference decodes 80-frame tiles overlapping by 24. Longer tiles hold more frames in memory;
+    wider overlaps blend seams more smoothly for more decoding done twice.
+    """
+
+    frames: int = 80
+    stride: int = 56
+
+    def latents(self, ratio: int) -> tuple[int, int]:
+        """(tile, stride) in latent frames, checked against the VAE's temporal ratio."""
+        if self.frames % ratio or self.stride % ratio or not 0 < self.stride < self.frames:
+            raise ValueError(
+                f"decode tiles: need 0 < stride < tile, both multiples of {ratio}; got tile {self.frames}, "
+                f"stride {self.stride}"
+            )
+        return self.frames // ratio, self.stride // ratio
 
 
 @torch.inference_mode()
-def iter_video_chunks(vae, latents: torch.Tensor, temb: torch.Tensor | None = None) -> Iterator[torch.Tensor]:
-    """Yield decoded pixel chunks [B, 3, f, H, W] in [-1, 1]; together they equal the tiled decode."""
+def iter_video_chunks(
+    vae, latents: torch.Tensor, tiles: TemporalTiles, temb: torch.Tensor | None = None
+) -> Iterator[torch.Tensor]:
+    """Yield decoded pixel chunks [B, 3, f, H, W] in [-1, 1], in order, (F - 1) * 8 + 1 frames in all."""
     ratio = vae.temporal_compression_ratio
-    num_frames = latents.shape[2]
-    total = (num_frames - 1) * ratio + 1
-    tile_latent = vae.tile_sample_min_num_frames // ratio
-    stride_latent = vae.tile_sample_stride_num_frames // ratio
-    stride_sample = vae.tile_sample_stride_num_frames
-    blend = vae.tile_sample_min_num_frames - stride_sample
-    tile_latent_h = vae.tile_sample_min_height // vae.spatial_compression_ratio
-    tile_latent_w = vae.tile_sample_min_width // vae.spatial_compression_ratio
-
-    previous = None
-    emitted = 0
-    for start in range(0, num_frames, stride_latent):
-        tile = latents[:, :, start : start + tile_latent + 1]
-        if vae.use_tiling and (tile.shape[-1] > tile_latent_w or tile.shape[-2] > tile_latent_h):
-            decoded = vae.tiled_decode(tile, temb, return_dict=True).sample
-        else:
-            decoded = vae.decoder(tile, temb)
-        if previous is None:
-            chunk = decoded[:, :, : stride_sample + 1]
-        else:
-            decoded = vae.blend_t(previous, decoded[:, :, :-1], blend)
-            chunk = decoded[:, :, :stride_sample]
-        previous = decoded
-        chunk = chunk[:, :, : total - emitted]
-        if chunk.shape[2]:
-            emitted += chunk.shape[2]
-            yield chunk
-        if emitted >= total:
+    tile, stride = tiles.latents(ratio)
+    num_latents = latents.shape[2]
+    tail = None  # the previous tile's last frames, which this tile makes too
+    start = 0
+    while True:
+        end = min(start + tile, num_latents)
+        first = max(start - 1, 0)
+        decoded = _decode_tile(vae, latents[:, :, first:end], temb)
+        if tail is not None:
+            overlap = tail.shape[2]
+            # The reference's fade-in starts at exactly 0: this tile's lone first frame counts for nothing.
+            ramp = torch.arange(overlap, device=decoded.device, dtype=decoded.dtype).div_(overlap).view(1, 1, -1, 1, 1)
+            decoded[:, :, :overlap] = torch.lerp(tail, decoded[:, :, :overlap], ramp)
+        if end == num_latents:
+            yield decoded
             return
+        # Frames from the next tile's first latent on are blended with it; everything before is final.
+        final = (start + stride - 1 - first) * ratio
+        yield decoded[:, :, :final]
+        tail = decoded[:, :, final:].clone()  # not a view: the rest of this tile can be freed
+        start += stride
+
+
+def _decode_tile(vae, latents: torch.Tensor, temb: torch.Tensor | None) -> torch.Tensor:
+    tile_h = vae.tile_sample_min_height // vae.spatial_compression_ratio
+    tile_w = vae.tile_sample_min_width // vae.spatial_compression_ratio
+    if vae.use_tiling and (latents.shape[-1] > tile_w or latents.shape[-2] > tile_h):
+        return vae.tiled_decode(latents, temb, return_dict=True).sample
+    return vae.decoder(latents, temb)
 
 
 def to_uint8_frames(chunk: torch.Tensor) -> np.ndarray:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from .decode import configure_video_tiles, decode_audio, iter_video_chunks, to_uint8_frames
+from .decode import TemporalTiles, decode_audio, iter_video_chunks, to_uint8_frames
 from .loader import LoadedModel, load_model
 from .mux import EncodeSettings, Mp4Writer
 from .sampling import denoise
@@ -28,8 +28,8 @@ REFINE_MAX_PIXELS = 2560 * 1440
 
 @dataclass(frozen=True)
 class EngineSettings:
-    # Temporal decode tiles in pixel frames: longer tiles decode less overlap twice but hold more frames.
-    decode_tile_frames: int = 64
+    # Temporal decode tiles in pixel frames (decode.TemporalTiles): the reference's 80-frame tiles, 24 shared.
+    decode_tile_frames: int = 80
     decode_stride_frames: int = 56
     # Spatial VAE tiling bounds decoder memory at 2k/4k on a GPU; pointless for the tiny model.
     vae_spatial_tiling: bool = False
@@ -93,12 +93,10 @@ class Engine:
     def __init__(self, model: LoadedModel, settings: EngineSettings | None = None) -> None:
         self.model = model
         self.settings = settings or EngineSettings()
-        configure_video_tiles(
-            model.text_to_video.vae,
-            self.settings.decode_tile_frames,
-            self.settings.decode_stride_frames,
-            self.settings.vae_spatial_tiling,
-        )
+        vae = model.text_to_video.vae
+        self.tiles = TemporalTiles(self.settings.decode_tile_frames, self.settings.decode_stride_frames)
+        self.tiles.latents(vae.temporal_compression_ratio)  # refuse bad tiles now, not at the first decode
+        vae.use_tiling = self.settings.vae_spatial_tiling
         apply_speedups(model, self.settings.speed)
         # One generation at a time: a second would only contend for the same accelerator.
         self._lock = threading.Lock()
@@ -170,7 +168,7 @@ class Engine:
             decoded = 0
             pending = None
             started = time.perf_counter()
-            for chunk in iter_video_chunks(vae, video_latents, temb):
+            for chunk in iter_video_chunks(vae, video_latents, self.tiles, temb):
                 frames = to_uint8_frames(chunk)[: spec.num_frames - decoded]
                 decoded += len(frames)
                 waiting = time.perf_counter()

@@ -8,6 +8,7 @@ folder holding the x2 spatial upsampler. The tiny model is written in that same 
 from __future__ import annotations
 
 import contextlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,8 @@ from .profile import ModelProfile
 from .tiny import ensure_tiny_model
 
 TINY = "tiny"
+
+BWE_VOCODER = "LTX2VocoderWithBWE"
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -73,6 +76,11 @@ def resolve_source(model: str, cache_dir: Path) -> Path:
     return path
 
 
+def _vocoder_class(source: Path) -> str | None:
+    config = source / "vocoder" / "config.json"
+    return json.loads(config.read_text()).get("_class_name") if config.is_file() else None
+
+
 def load_model(
     model: str = TINY,
     *,
@@ -88,7 +96,12 @@ def load_model(
     torch_device = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, torch_device)
 
-    t2v = LTX2Pipeline.from_pretrained(source, dtype=torch_dtype, local_files_only=True)
+    # The 48 kHz vocoder with bandwidth extension is read in float32 whatever the model's dtype (see
+    # assemble_model); reading it at full precision, not widening bf16 weights, keeps every bit of them.
+    dtypes = {"default": torch_dtype}
+    if _vocoder_class(source) == BWE_VOCODER:
+        dtypes["vocoder"] = torch.float32
+    t2v = LTX2Pipeline.from_pretrained(source, dtype=dtypes, local_files_only=True)
     upsampler = LTX2LatentUpsamplerModel.from_pretrained(
         source / "latent_upsampler", dtype=torch_dtype, local_files_only=True
     )
@@ -110,6 +123,11 @@ def assemble_model(
     directory, or built in memory (bench/gpu_pipeline.py builds full-size ones with random weights)."""
     from diffusers import FlowMatchEulerDiscreteScheduler, LTX2ImageToVideoPipeline, LTX2LatentUpsamplePipeline
 
+    # Lightricks' reference runs LTX-2.3's vocoder with bandwidth extension in float32 ("bfloat16 arithmetic
+    # causes 40-90% spectral metric degradation", ltx-core `VocoderWithBWE.forward`); 2.0's plain vocoder
+    # runs at the model's dtype there too. ~130 M parameters: 0.5 GB in float32.
+    if type(t2v.vocoder).__name__ == BWE_VOCODER:
+        t2v.vocoder.to(torch.float32)
     # The distilled sigmas are used exactly as trained: no resolution-dependent shift on top of them.
     t2v.scheduler = FlowMatchEulerDiscreteScheduler.from_config(
         t2v.scheduler.config, use_dynamic_shifting=False, shift=1.0, shift_terminal=None
@@ -121,7 +139,9 @@ def assemble_model(
     upsampler.to(device)
     t2v.set_progress_bar_config(disable=True)
 
-    i2v = LTX2ImageToVideoPipeline.from_pipe(t2v)
+    # The same modules under a second pipeline. Not `from_pipe`: it casts every shared module to its `dtype`
+    # argument (float32 unless told), which would widen a bf16 model, or narrow the float32 vocoder.
+    i2v = LTX2ImageToVideoPipeline(**t2v.components)
     i2v.set_progress_bar_config(disable=True)
     upsample = LTX2LatentUpsamplePipeline(vae=t2v.vae, latent_upsampler=upsampler)
     upsample.set_progress_bar_config(disable=True)

@@ -4,6 +4,9 @@ checkpoint was trained without it)."""
 
 from __future__ import annotations
 
+import contextlib
+import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,17 +46,28 @@ class Latents:
     audio: torch.Tensor  # [B, C, L, M]
 
 
-def fit_image(image: Image.Image, width: int, height: int) -> Image.Image:
-    """Scale to cover width x height and cut the centre: the first frame is never stretched."""
-    image = image.convert("RGB")
-    scale = max(width / image.width, height / image.height)
-    resized = image.resize(
-        (max(width, round(image.width * scale)), max(height, round(image.height * scale))),
-        Image.Resampling.LANCZOS,
-    )
-    left = (resized.width - width) // 2
-    top = (resized.height - height) // 2
-    return resized.crop((left, top, left + width, top + height))
+def prepare_image(image: Image.Image, crf: int) -> torch.Tensor:
+    """The input image as the model saw images in training: one H.264 frame at `crf`, compressed at the
+    image's own size (ltx-pipelines' `load_image_and_preprocess`; diffusers' port of its `preprocess`).
+    Returns [H, W, 3] float32 in 0..255, ready to be fitted to each stage's size."""
+    from diffusers.pipelines.ltx2.utils import apply_image_conditioning_crf
+
+    rgb = np.array(image.convert("RGB"))
+    if crf:
+        rgb = apply_image_conditioning_crf(rgb, crf)
+    return torch.from_numpy(np.ascontiguousarray(rgb)).float()
+
+
+def fit_image(pixels: torch.Tensor, width: int, height: int) -> torch.Tensor:
+    """[H, W, 3] in 0..255 -> [1, 3, height, width] in [0, 1]: scaled to cover, then the centre cut out, so the
+    first frame is never stretched. Bilinear without antialiasing, sizes rounded up, as the reference's
+    `resize_and_center_crop`."""
+    source = pixels.permute(2, 0, 1).unsqueeze(0)
+    scale = max(height / source.shape[2], width / source.shape[3])
+    size = (math.ceil(source.shape[2] * scale), math.ceil(source.shape[3] * scale))
+    resized = torch.nn.functional.interpolate(source, size=size, mode="bilinear", align_corners=False)
+    top, left = (size[0] - height) // 2, (size[1] - width) // 2
+    return (resized[:, :, top : top + height, left : left + width] / 255).clamp(0, 1)
 
 
 def _step_reporter(stage: str, total: int, progress: ProgressFn | None):
@@ -65,17 +79,29 @@ def _step_reporter(stage: str, total: int, progress: ProgressFn | None):
     return on_step_end
 
 
-def _encode_image_latent(model: LoadedModel, image: Image.Image) -> torch.Tensor:
-    """The image as the VAE's first latent frame at its own size, prepared as the I2V pipeline prepares it."""
-    from diffusers.pipelines.ltx2.utils import apply_image_conditioning_crf, resolve_default_image_crf
+def _encode_image_latent(model: LoadedModel, image: torch.Tensor) -> torch.Tensor:
+    """A fitted image ([1, 3, H, W] in [0, 1]) as the VAE's first latent frame."""
+    vae = model.image_to_video.vae
+    pixels = (image * 2 - 1).to(device=model.device, dtype=vae.dtype).unsqueeze(2)
+    return vae.encode(pixels).latent_dist.mode()
 
-    pipe = model.image_to_video
-    crf = resolve_default_image_crf(pipe.text_encoder)
-    if crf:
-        image = Image.fromarray(apply_image_conditioning_crf(np.array(image), crf))
-    pixels = pipe.video_processor.preprocess(image, height=image.height, width=image.width)
-    pixels = pixels.to(device=model.device, dtype=pipe.vae.dtype).unsqueeze(2)
-    return pipe.vae.encode(pixels).latent_dist.mode()
+
+@contextlib.contextmanager
+def _stage1_sampler(pipe, model: LoadedModel, seed: int) -> Iterator[None]:
+    """LTX-2.5's stage 1 samples with ancestral Euler; everything else, and every other release, with Euler."""
+    if not model.profile.ancestral_stage1:
+        yield
+        return
+    from .ancestral import NOISE_SEED_OFFSET, AncestralEulerScheduler, SharedNoise
+
+    euler = pipe.scheduler
+    ancestral = AncestralEulerScheduler.from_config(euler.config)
+    ancestral.noise = SharedNoise(seed + NOISE_SEED_OFFSET)
+    pipe.scheduler = ancestral
+    try:
+        yield
+    finally:
+        pipe.scheduler = euler
 
 
 @torch.inference_mode()
@@ -95,8 +121,13 @@ def denoise(model: LoadedModel, spec: RenderSpec, geometry: Geometry, progress: 
     if progress:
         progress(Progress("encode_prompt", 1, 1))
 
-    image = fit_image(spec.image, geometry.gen_width, geometry.gen_height) if spec.image is not None else None
-    pipe = model.image_to_video if image is not None else t2v
+    pixels = None
+    if spec.image is not None:
+        from diffusers.pipelines.ltx2.utils import resolve_default_image_crf
+
+        # Compressed once; each stage fits it to its own size from there, as the reference does.
+        pixels = prepare_image(spec.image, resolve_default_image_crf(t2v.text_encoder))
+    pipe = model.image_to_video if pixels is not None else t2v
     common = {
         "prompt_embeds": prompt_embeds,
         "prompt_attention_mask": prompt_mask,
@@ -109,28 +140,34 @@ def denoise(model: LoadedModel, spec: RenderSpec, geometry: Geometry, progress: 
         "max_sequence_length": MAX_SEQUENCE_LENGTH,
         **_NO_GUIDANCE,
     }
-    if image is not None:
-        common["image"] = image
+    if pixels is not None:
+        # Already compressed: the pipeline's own preparation would compress again and stretch to fit.
+        common["image_crf"] = 0
 
     if progress:
         progress(Progress("stage1", 0, len(STAGE1_SIGMAS)))
-    stage1 = pipe(
-        width=geometry.stage1_width,
-        height=geometry.stage1_height,
-        sigmas=list(STAGE1_SIGMAS),
-        num_inference_steps=len(STAGE1_SIGMAS),
-        callback_on_step_end=_step_reporter("stage1", len(STAGE1_SIGMAS), progress),
-        **common,
-    )
+    stage1_image = {}
+    if pixels is not None:
+        stage1_image["image"] = fit_image(pixels, geometry.stage1_width, geometry.stage1_height)
+    with _stage1_sampler(pipe, model, spec.seed):
+        stage1 = pipe(
+            width=geometry.stage1_width,
+            height=geometry.stage1_height,
+            sigmas=list(STAGE1_SIGMAS),
+            num_inference_steps=len(STAGE1_SIGMAS),
+            callback_on_step_end=_step_reporter("stage1", len(STAGE1_SIGMAS), progress),
+            **stage1_image,
+            **common,
+        )
 
     if progress:
         progress(Progress("upsample", 0, 1))
     upsampled = model.upsample(
         latents=stage1.frames, latents_normalized=False, output_type="latent", return_dict=True
     ).frames
-    if image is not None:
+    if pixels is not None:
         # The upsampled first frame is a blurred copy of the image: condition stage 2 on the image itself.
-        first = _encode_image_latent(model, fit_image(image, geometry.refine_width, geometry.refine_height))
+        first = _encode_image_latent(model, fit_image(pixels, geometry.refine_width, geometry.refine_height))
         upsampled[:, :, :1] = first.to(upsampled.dtype)
     if progress:
         progress(Progress("upsample", 1, 1))

@@ -15,17 +15,21 @@ from pathlib import Path
 
 import torch
 
-from .profile import PROFILE_FILE, ModelProfile
+from .profile import PROFILE_FILE, VERSIONS
 
 # Bump when the configs below change, so a cached copy built from older configs is rebuilt.
-TINY_VERSION = 1
+TINY_VERSION = 2
 TINY_SEED = 0
 
 # The tiny model renders at 1/16 of the requested size; frames are scaled up before encoding so the
-# file still has the size a client asked for.
-TINY_PROFILE = ModelProfile(name="tiny", render_scale=1 / 16, use_cross_timestep=True)
+# file still has the size a client asked for. Which LTX-2 release it is shaped like is read from its
+# configs, as for real weights.
+TINY_PROFILE = {"name": "tiny", "render_scale": 1 / 16}
+# The built-in tiny model has LTX-2.3's structure (the current open release); 2.0 and 2.5 shapes exist so
+# that the tests can check how each release is recognised and sampled.
+TINY_RELEASE = "2.3"
 
-_TEXT_HIDDEN = 32  # must equal the connectors' heads x head_dim (4 x 8)
+_TEXT_HIDDEN = 32  # LTX-2.0's connectors run at the text encoder's width: 4 heads x 8
 _TEXT_LAYERS = 2
 _LATENT_CHANNELS = 8
 _SPECIAL_TOKENS = ["<pad>", "<eos>", "<bos>", "<unk>"]
@@ -91,8 +95,16 @@ def build_text_encoder():
     return Gemma3ForConditionalGeneration(config).eval()
 
 
-def build_components() -> dict:
-    """Every component of the fast path, seeded so that each build is bit-identical."""
+def build_components(release: str = TINY_RELEASE) -> dict:
+    """Every component of the fast path, seeded so that each build is bit-identical.
+
+    `release` switches what differs between LTX-2 releases in diffusers' conversion script: 2.3 adds gated
+    attention, cross-attention modulation, per-modality text projections and the 48 kHz vocoder with
+    bandwidth extension to 2.0's structure; 2.5 drops the video feed-forward bias.
+    """
+    if release not in VERSIONS:
+        raise ValueError(f"unknown LTX-2 release {release!r}; one of {', '.join(VERSIONS)}")
+    modern = release != "2.0"
     from diffusers import (
         AutoencoderKLLTX2Audio,
         AutoencoderKLLTX2Video,
@@ -100,28 +112,37 @@ def build_components() -> dict:
         LTX2VideoTransformer3DModel,
     )
     from diffusers.pipelines.ltx2 import LTX2LatentUpsamplerModel, LTX2TextConnectors
-    from diffusers.pipelines.ltx2.vocoder import LTX2Vocoder
 
     torch.manual_seed(TINY_SEED)
     text_encoder = build_text_encoder()
 
+    # 2.0 projects the text once, at the text encoder's width, for both streams; 2.3 and later project it
+    # to each stream's own width (video 2 heads x 8, audio 2 heads x 4).
     torch.manual_seed(TINY_SEED)
+    widths = (
+        {"per_modality_projections": True, "proj_bias": True, "video_hidden_dim": 16, "audio_hidden_dim": 8}
+        if modern
+        else {}
+    )
     connectors = LTX2TextConnectors(
         caption_channels=_TEXT_HIDDEN,
         text_proj_in_factor=_TEXT_LAYERS + 1,
-        video_connector_num_attention_heads=4,
+        video_connector_num_attention_heads=2 if modern else 4,
         video_connector_attention_head_dim=8,
         video_connector_num_layers=1,
         video_connector_num_learnable_registers=None,
-        audio_connector_num_attention_heads=4,
-        audio_connector_attention_head_dim=8,
+        video_gated_attn=modern,
+        audio_connector_num_attention_heads=2 if modern else 4,
+        audio_connector_attention_head_dim=4 if modern else 8,
         audio_connector_num_layers=1,
         audio_connector_num_learnable_registers=None,
+        audio_gated_attn=modern,
         connector_rope_base_seq_len=32,
         rope_theta=10000.0,
         rope_double_precision=False,
         causal_temporal_positioning=False,
         rope_type="split",
+        **widths,
     )
 
     torch.manual_seed(TINY_SEED)
@@ -143,6 +164,13 @@ def build_components() -> dict:
         caption_channels=_TEXT_HIDDEN,
         rope_double_precision=False,
         rope_type="split",
+        gated_attn=modern,
+        cross_attn_mod=modern,
+        audio_gated_attn=modern,
+        audio_cross_attn_mod=modern,
+        use_prompt_embeddings=not modern,
+        perturbed_attn=modern,
+        ff_bias=release != "2.5",
     )
 
     # The real video VAE's ratios (32x spatial, 8x temporal) with very few channels, so latent shapes
@@ -186,19 +214,8 @@ def build_components() -> dict:
         mel_bins=8,
     )
 
-    # 100 mel frames a second times an upsampling product of 240 gives 24 kHz, as LTX-2.0's vocoder.
     torch.manual_seed(TINY_SEED)
-    vocoder = LTX2Vocoder(
-        in_channels=2 * 8,
-        hidden_channels=32,
-        out_channels=2,
-        upsample_kernel_sizes=[8, 12, 20],
-        upsample_factors=[4, 6, 10],
-        resnet_kernel_sizes=[3],
-        resnet_dilations=[[1, 3, 5]],
-        leaky_relu_negative_slope=0.1,
-        output_sampling_rate=24000,
-    )
+    vocoder = _build_vocoder(modern)
 
     torch.manual_seed(TINY_SEED)
     latent_upsampler = LTX2LatentUpsamplerModel(
@@ -224,16 +241,50 @@ def build_components() -> dict:
     }
 
 
-def save_tiny_model(directory: Path) -> Path:
+def _build_vocoder(bandwidth_extension: bool):
+    """100 mel frames a second (16 kHz, hop 160) in. LTX-2.0's vocoder upsamples them x240 to 24 kHz; 2.3's
+    makes 16 kHz (x160), takes a 200-a-second mel of that (hop 80) and extends it x240 to 48 kHz."""
+    from diffusers.pipelines.ltx2.vocoder import LTX2Vocoder, LTX2VocoderWithBWE
+
+    if not bandwidth_extension:
+        return LTX2Vocoder(
+            in_channels=2 * 8,
+            hidden_channels=32,
+            out_channels=2,
+            upsample_kernel_sizes=[8, 12, 20],
+            upsample_factors=[4, 6, 10],
+            resnet_kernel_sizes=[3],
+            resnet_dilations=[[1, 3, 5]],
+            leaky_relu_negative_slope=0.1,
+            output_sampling_rate=24000,
+        )
+    return LTX2VocoderWithBWE(
+        in_channels=2 * 8,
+        hidden_channels=32,
+        upsample_kernel_sizes=[8, 8, 20],
+        upsample_factors=[4, 4, 10],
+        resnet_kernel_sizes=[3],
+        resnet_dilations=[[1, 3, 5]],
+        bwe_in_channels=2 * 16,
+        bwe_hidden_channels=32,
+        bwe_upsample_kernel_sizes=[8, 12, 20],
+        bwe_upsample_factors=[4, 6, 10],
+        bwe_resnet_kernel_sizes=[3],
+        bwe_resnet_dilations=[[1, 3, 5]],
+        num_mel_channels=16,
+    )
+
+
+def save_tiny_model(directory: Path, release: str = TINY_RELEASE) -> Path:
     """Write the tiny model in the diffusers layout of the real LTX-2 repository."""
     from diffusers import LTX2Pipeline
 
-    components = build_components()
+    components = build_components(release)
     latent_upsampler = components.pop("latent_upsampler")
     pipe = LTX2Pipeline(**components, processor=None, prompt_enhancer=None, duration_head=None)
     pipe.save_pretrained(directory)
     latent_upsampler.save_pretrained(directory / "latent_upsampler")
-    (directory / PROFILE_FILE).write_text(json.dumps(TINY_PROFILE.to_json(), indent=2) + "\n")
+    (directory / PROFILE_FILE).write_text(json.dumps(TINY_PROFILE, indent=2) + "\n")
     return directory
 
 

@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from ...billing.prices import to_dollars
+from ...request import rendering_detail
 from ..deps import MODELS, CurrentKey, ServicesDep
 from ..errors import ERROR_RESPONSES
 
@@ -30,6 +31,7 @@ class Pricing(BaseModel):
     currency: str = "USD"
     per_second: dict[str, dict[str, float]] = Field(description="Dollars per second of output, by model and resolution")
     clips: dict[str, list[PriceRow]] = Field(description="Every request's price, by model")
+    rendering: dict[str, str] = Field(description="How each resolution is rendered (16:9 sizes; portrait and square alike)")
 
 
 @router.get("/v1/pricing", response_model=Pricing, summary="The price table")
@@ -40,7 +42,10 @@ def pricing(services: ServicesDep) -> Pricing:
         for res in per_second
         for duration in (6, 8, 10)
     ]
-    return Pricing(per_second={model: per_second for model in MODELS}, clips={model: clips for model in MODELS})
+    rendering = {res: rendering_detail(res, services.settings.refine_max_pixels) for res in per_second}
+    return Pricing(
+        per_second={model: per_second for model in MODELS}, clips={model: clips for model in MODELS}, rendering=rendering
+    )
 
 
 @router.get(
