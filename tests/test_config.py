@@ -4,6 +4,7 @@ import pytest
 from pydantic import ValidationError
 
 from ltxserve.config import Settings
+from ltxserve.workers.runtime import engine_settings
 
 
 @pytest.fixture(autouse=True)
@@ -18,7 +19,8 @@ def _clean_env(monkeypatch):
 def test_defaults_run_the_tiny_model_with_a_sane_encoder():
     settings = Settings()
     assert settings.model == "tiny"
-    assert (settings.engine.encode.crf, settings.engine.encode.preset) == (18, "veryfast")
+    engine = engine_settings(settings)
+    assert (engine.encode.crf, engine.encode.preset) == (18, "veryfast")
     assert settings.models_dir == settings.data_dir / "models"
 
 
@@ -27,8 +29,8 @@ def test_environment_variables_with_the_prefix_are_read(monkeypatch, tmp_path):
     monkeypatch.setenv("LTXSERVE_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("LTXSERVE_VAE_SPATIAL_TILING", "true")
     settings = Settings()
-    assert settings.engine.encode.crf == 23
-    assert settings.engine.vae_spatial_tiling is True
+    assert engine_settings(settings).encode.crf == 23
+    assert engine_settings(settings).vae_spatial_tiling is True
     assert settings.models_dir == tmp_path / "models"
 
 

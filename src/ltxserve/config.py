@@ -1,22 +1,20 @@
 """All settings, from one place: `LTXSERVE_*` environment variables over a TOML file over defaults.
 
-The TOML file is the one named by `LTXSERVE_CONFIG` (keys as below, without the prefix).
+The TOML file is the one named by `LTXSERVE_CONFIG` (keys as below, without the prefix). Settings are
+data only: the modules that use them build what they need from them.
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
-from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
-from .engine import EncodeSettings, EngineSettings, SpeedSettings
-from .engine.engine import REFINE_MAX_PIXELS
-from .net.safe_fetch import SafeFetcher
-from .storage import ResultStorage, open_storage, parse_s3_url
+from .engine.spec import REFINE_MAX_PIXELS
+from .storage.urls import parse_s3_url
 
 X264Preset = Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"]
 
@@ -156,28 +154,3 @@ class Settings(BaseSettings):
     @property
     def results(self) -> Path:
         return self.results_dir or self.data_dir / "results"
-
-    def result_storage(self) -> ResultStorage:
-        return open_storage(self.storage_url, self.results, endpoint_url=self.s3_endpoint_url, region=self.s3_region)
-
-    def image_fetcher(self) -> SafeFetcher:
-        return SafeFetcher(
-            max_bytes=self.image_max_bytes, timeout_s=self.fetch_timeout_s, allow_loopback=self.allow_loopback_urls
-        )
-
-    @cached_property
-    def engine(self) -> EngineSettings:
-        return EngineSettings(
-            decode_tile_frames=self.decode_tile_frames,
-            decode_stride_frames=self.decode_stride_frames,
-            vae_spatial_tiling=self.vae_spatial_tiling,
-            overlap_encode=self.overlap_encode,
-            refine_max_pixels=self.refine_max_pixels,
-            speed=SpeedSettings(
-                attention_backend=self.attention_backend,
-                fp8=self.fp8,
-                compile=self.compile,
-                offload_text_encoder=self.offload_text_encoder,
-            ),
-            encode=EncodeSettings(crf=self.video_crf, preset=self.video_preset, audio_bitrate=self.audio_bitrate),
-        )

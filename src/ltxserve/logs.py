@@ -37,11 +37,13 @@ def configure_logging(level: str = "INFO") -> None:
     logging.getLogger("uvicorn.access").disabled = True
     logging.getLogger("uvicorn.error").propagate = True
     logging.getLogger("uvicorn.error").handlers[:] = []
-    quiet_libraries()
+    for name in ("httpx", "httpcore", "urllib3", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def quiet_libraries() -> None:
-    """diffusers and transformers print loading bars and notes that mean nothing to a user here."""
+    """diffusers and transformers print loading bars and notes that mean nothing to a user here. Called
+    where a model is loaded: importing them costs seconds that processes which never generate should not pay."""
     from diffusers.utils import logging as diffusers_logging
     from transformers.utils import logging as transformers_logging
 
@@ -49,5 +51,3 @@ def quiet_libraries() -> None:
     diffusers_logging.disable_progress_bar()
     transformers_logging.set_verbosity_error()
     transformers_logging.disable_progress_bar()
-    for name in ("httpx", "httpcore", "urllib3", "alembic"):
-        logging.getLogger(name).setLevel(logging.WARNING)

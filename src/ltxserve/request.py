@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator
 
-from .engine import RenderSpec
+from .engine.spec import RenderSpec
 from .errors import FieldIssue, ImageRejected, InvalidRequest
 from .net.safe_fetch import FetchFailed, FetchRefused, SafeFetcher
 

@@ -1,4 +1,5 @@
-"""The ASGI app: routes, error handlers, request context, and (embedded default) a worker in-process."""
+"""The ASGI app: routes, error handlers, request context, housekeeping, and (the embedded default) the
+worker process it supervises."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from ..db import utcnow
 from .errors import install_error_handlers
 from .middleware import RequestContextMiddleware
 from .routes import account, admin, generate, health, requests
+from ..workers.supervisor import WorkerSupervisor
 from .services import Services
 
 log = logging.getLogger(__name__)
@@ -48,10 +50,8 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(services.db.migrate)
         if settings.embedded_workers:
-            from ..workers.runtime import EmbeddedWorker
-
-            services.embedded = EmbeddedWorker(settings, services.store, services.metrics.generation_seconds.observe)
-            services.embedded.start()
+            services.supervisor = WorkerSupervisor(settings, services.store, services.metrics.generation_seconds.observe)
+            services.supervisor.start()
         duties = [
             # Take back jobs from dead workers even while no request is waiting on them.
             asyncio.create_task(_every("reap", settings.lease_s / 2, services.store.reap)),
@@ -66,8 +66,8 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             for duty in duties:
                 duty.cancel()
-            if services.embedded is not None:
-                await run_in_threadpool(services.embedded.stop, 30)
+            if services.supervisor is not None:
+                await run_in_threadpool(services.supervisor.stop, 30)
             services.close()
 
     app = FastAPI(

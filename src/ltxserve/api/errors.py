@@ -71,11 +71,12 @@ def status_for(exc: LtxServeError) -> int:
 
 
 def error_response(
-    status: int, code: str, message: str, request_id: str | None, *, details=None, headers=None
+    status: int, code: str, message: str, request_id: str | None, *, details=None, headers=None, extra=None
 ) -> JSONResponse:
     body: dict = {"error": message, "code": code, "request_id": request_id}
     if details is not None:
         body["details"] = details
+    body.update(extra or {})
     return JSONResponse(body, status_code=status, headers=headers)
 
 

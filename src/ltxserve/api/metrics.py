@@ -6,11 +6,12 @@ many server and worker processes share it.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from ..billing.prices import to_dollars
 from ..jobs import JobStore
+from ..workers.metrics import generation_histogram
 
 
 class _StoreCollector:
@@ -46,12 +47,9 @@ class Metrics:
             ["method", "route", "status"],
             registry=self.registry,
         )
-        self.generation_seconds = Histogram(
-            "ltxserve_generation_seconds",
-            "Seconds from a worker starting a job to its result being stored",
-            buckets=(1, 2, 5, 10, 20, 30, 45, 60, 90, 120, 180, 300, 600),
-            registry=self.registry,
-        )
+        # Observed for the worker process this server supervises; `ltxserve worker --metrics-port` serves
+        # the same histogram for each worker of its own.
+        self.generation_seconds = generation_histogram(self.registry)
         self.registry.register(_StoreCollector(store))
 
     def render(self) -> bytes:

@@ -10,7 +10,7 @@ from ..config import Settings
 from ..db import Database
 from ..jobs import JobStore
 from ..net.safe_fetch import SafeFetcher
-from ..storage import ResultStorage
+from ..storage import ResultStorage, storage_for
 from ..webhooks import RetryPolicy, WebhookDispatcher
 from . import records
 from .metrics import Metrics
@@ -19,7 +19,7 @@ from .ratelimit import MinuteLimiter
 from .waiter import JobWaiter
 
 if TYPE_CHECKING:
-    from ..workers.runtime import EmbeddedWorker
+    from ..workers.supervisor import WorkerSupervisor
 
 
 @dataclass
@@ -35,23 +35,18 @@ class Services:
     waiter: JobWaiter
     fetcher: SafeFetcher
     webhooks: WebhookDispatcher | None = None
-    embedded: EmbeddedWorker | None = None
-
-    @property
-    def worker_error(self) -> str | None:
-        error = self.embedded.load_error if self.embedded is not None else None
-        return f"{error.__class__.__name__}: {error}" if error is not None else None
+    supervisor: WorkerSupervisor | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Services:
         db = Database(settings.database)
         store = JobStore(db, lease_s=settings.lease_s, max_attempts=settings.max_attempts)
-        fetcher = settings.image_fetcher()
+        fetcher = SafeFetcher.for_images(settings)
         services = cls(
             settings=settings,
             db=db,
             store=store,
-            storage=settings.result_storage(),
+            storage=storage_for(settings),
             links=OutputLinks(db, settings.result_ttl_s),
             prices=PriceTable.from_dollars(settings.prices),
             limiter=MinuteLimiter(settings.rate_limit_storage),

@@ -51,7 +51,7 @@ def generate(
     """Generate one clip and write it as an MP4 (H.264 + AAC)."""
     # Imported here: they load PyTorch, which the key and server commands should not wait for.
     from ..errors import InvalidRequest
-    from ..logs import quiet_libraries
+    from ..net.safe_fetch import SafeFetcher
     from ..request import decode_image, load_image, parse_request
     from ..workers.runtime import load_engine
 
@@ -73,7 +73,7 @@ def generate(
         if local_image:
             picture = decode_image(Path(image).read_bytes(), settings.image_max_pixels)
         elif request.image is not None:
-            picture = load_image(request.image, settings.image_fetcher(), settings.image_max_pixels)
+            picture = load_image(request.image, SafeFetcher.for_images(settings), settings.image_max_pixels)
     except InvalidRequest as exc:
         console.print(f"[red]{exc.message}[/red]")
         raise typer.Exit(2) from None
@@ -81,7 +81,6 @@ def generate(
         console.print(f"[red]Cannot read the image: {exc}[/red]")
         raise typer.Exit(2) from None
 
-    quiet_libraries()
     spec = request.to_spec(picture)
     started = time.perf_counter()
     with console.status(f"Loading model {settings.model!r}"):

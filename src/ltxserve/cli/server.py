@@ -33,29 +33,68 @@ def serve(
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None, access_log=False)
 
 
-def worker() -> None:
+def worker(
+    metrics_port: Annotated[
+        Optional[int], typer.Option(help="Serve this worker's Prometheus metrics on this port (0: any free port)")
+    ] = None,
+    metrics_host: Annotated[str, typer.Option(help="Address for --metrics-port")] = "127.0.0.1",
+    supervised: Annotated[Optional[str], typer.Option(hidden=True, help="Set by `ltxserve serve` for its worker")] = None,
+) -> None:
     """Run one worker process: it takes jobs from the same database as the servers."""
     from ..db import Database
     from ..jobs import JobStore
     from ..logs import configure_logging
+    from ..workers.channel import LOAD_FAILED, WorkerSide
+    from ..workers.metrics import WorkerMetrics
     from ..workers.runtime import build_worker, load_engine
 
+    link = WorkerSide.attach(supervised) if supervised else None
     settings = settings_with()
     configure_logging(settings.log_level)
+    metrics = WorkerMetrics()
+    if metrics_port is not None:
+        port = metrics.serve(metrics_port, metrics_host)
+        console.print(f"Worker metrics at http://{metrics_host}:{port}/metrics")
     db = Database(settings.database)
     db.migrate()
     store = JobStore(db, lease_s=settings.lease_s, max_attempts=settings.max_attempts)
-    running = build_worker(settings, store, load_engine(settings))
+    if link is not None:
+        link.send("loading")
+    try:
+        engine = load_engine(settings)
+    except Exception as exc:
+        if link is None:
+            raise
+        link.send("load_failed", error=f"{exc.__class__.__name__}: {exc}")
+        raise typer.Exit(LOAD_FAILED) from None
+
+    def generated(seconds: float) -> None:
+        metrics.generation_seconds.observe(seconds)
+        if link is not None:
+            link.send("generated", seconds=seconds)
+
+    def problem(text: str | None) -> None:
+        metrics.store_available.set(0 if text else 1)
+        if link is not None:
+            link.send("problem", error=text)
+
+    running = build_worker(settings, store, engine, on_generated=generated, on_problem=problem)
     stop = threading.Event()
 
-    def request_stop(signum, _frame) -> None:
+    def request_stop(signum=None, _frame=None) -> None:
         # Finish the job in hand, then leave; a second signal is the default (immediate) one.
         stop.set()
-        running.stop_waiting()
-        signal.signal(signum, signal.SIG_DFL)
+        running.wake()
+        if signum is not None:
+            signal.signal(signum, signal.SIG_DFL)
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
+    if link is not None:
+        # Every change this worker makes, told to the server at once (on SQLite nothing else would tell it).
+        store.subscribe(lambda job_id, status: link.send("job", id=job_id, status=str(status)))
+        link.listen(on_wake=running.wake, on_server_gone=request_stop)
+        link.send("ready", worker=running.id)
     running.run(stop)
     db.dispose()
 

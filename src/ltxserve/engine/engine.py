@@ -16,14 +16,10 @@ from .decode import TemporalTiles, decode_audio, iter_video_chunks, to_uint8_fra
 from .loader import LoadedModel, load_model
 from .mux import EncodeSettings, Mp4Writer
 from .sampling import denoise
-from .spec import Geometry, Progress, ProgressFn, RenderSpec
+from .spec import REFINE_MAX_PIXELS, Geometry, Progress, ProgressFn, RenderSpec
 from .speed import SpeedSettings, apply_speedups
 
 
-# Up to 2k, stage 2 refines at full size; 4k refines at 1920x1088 and is upsampled in latent space once
-# more: 11x fewer denoising FLOPs (bench/gpu-speed-notes.md), and 3840 px lies beyond the positions LTX-2
-# was trained on.
-REFINE_MAX_PIXELS = 2560 * 1440
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -13,6 +14,11 @@ if TYPE_CHECKING:
 # upsample) need the full size on a 64 grid; frame counts must be 8k+1.
 SPATIAL_GRID = 64
 TEMPORAL_RATIO = 8
+
+# Up to 2k, stage 2 refines at full size; 4k refines at 1920x1088 and is upsampled in latent space once
+# more: 11x fewer denoising FLOPs (bench/gpu-speed-notes.md), and 3840 px lies beyond the positions LTX-2
+# was trained on.
+REFINE_MAX_PIXELS = 2560 * 1440
 
 
 @dataclass(frozen=True)

@@ -157,6 +157,10 @@ class JobStore:
         if not self.db.is_sqlite:
             session.execute(text(f"NOTIFY {JOBS_CHANNEL}"))
 
+    def notify(self, job_id: str, status: JobStatus) -> None:
+        """Tell this process's listeners of a change made elsewhere (the supervised worker process's)."""
+        self._notify(job_id, status)
+
     def _notify(self, job_id: str, status: JobStatus) -> None:
         with self._listeners_lock:
             listeners = list(self._listeners)

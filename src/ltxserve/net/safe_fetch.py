@@ -16,8 +16,12 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import httpx
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 Resolver = Callable[[str, int], list[str]]
 
@@ -64,6 +68,14 @@ class Fetched:
 
 
 class SafeFetcher:
+    @classmethod
+    def for_images(cls, settings: Settings) -> SafeFetcher:
+        """The fetcher for input images and webhook deliveries, under the operator's limits."""
+        return cls(
+            max_bytes=settings.image_max_bytes, timeout_s=settings.fetch_timeout_s,
+            allow_loopback=settings.allow_loopback_urls,
+        )
+
     def __init__(
         self,
         *,

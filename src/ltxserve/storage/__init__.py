@@ -4,18 +4,15 @@ S3-compatible bucket shared by servers and workers on other machines."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .base import ResultStorage
 from .local import LocalStorage
 from .s3 import S3Storage
+from .urls import parse_s3_url
 
-
-def parse_s3_url(url: str) -> tuple[str, str]:
-    """The bucket and key prefix of `s3://bucket[/prefix]`; ValueError for anything else."""
-    bucket, _, prefix = url.removeprefix("s3://").partition("/")
-    if not url.startswith("s3://") or not bucket:
-        raise ValueError(f"storage URL {url!r}: use s3://bucket[/prefix], or leave it unset for local files")
-    return bucket, prefix
+if TYPE_CHECKING:
+    from ..config import Settings
 
 
 def open_storage(url: str | None, results_dir: Path, *, endpoint_url: str | None = None,
@@ -27,4 +24,10 @@ def open_storage(url: str | None, results_dir: Path, *, endpoint_url: str | None
     return S3Storage(bucket, prefix, endpoint_url=endpoint_url, region=region)
 
 
-__all__ = ["LocalStorage", "ResultStorage", "S3Storage", "open_storage", "parse_s3_url"]
+def storage_for(settings: Settings) -> ResultStorage:
+    return open_storage(
+        settings.storage_url, settings.results, endpoint_url=settings.s3_endpoint_url, region=settings.s3_region
+    )
+
+
+__all__ = ["LocalStorage", "ResultStorage", "S3Storage", "open_storage", "parse_s3_url", "storage_for"]

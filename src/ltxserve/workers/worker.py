@@ -1,7 +1,7 @@
 """A worker: claims jobs from the job store under a lease, runs them on the engine, stores the result.
 
-The same class runs inside the server (embedded default), in `ltxserve worker`, or on another machine
-pointed at the same database and storage. It talks to nothing but the job store, the engine and storage.
+The same class runs in the worker process `ltxserve serve` supervises (the embedded default), in
+`ltxserve worker`, or on another machine pointed at the same database and storage. It talks to nothing but the job store, the engine and storage.
 """
 
 from __future__ import annotations
@@ -15,18 +15,32 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..engine import Engine, Progress
+from sqlalchemy.exc import SQLAlchemyError
+
+from ..engine.spec import Progress
 from ..errors import ImageRejected
 from ..jobs import ClaimedJob, JobStatus, JobStore
 from ..request import GenerationRequest, decode_image
 from ..storage import ResultStorage
+
+if TYPE_CHECKING:
+    from ..engine import Engine
+
+# What the job store raises while its database cannot be reached: the driver's errors, as SQLAlchemy
+# wraps them, and the operating system's.
+STORE_ERRORS = (SQLAlchemyError, OSError)
 
 log = logging.getLogger(__name__)
 
 
 class _Revoked(Exception):
     """The job stopped being ours mid-generation: canceled, or our lease lapsed."""
+
+
+class _Unrecorded(Exception):
+    """The job store did not take a finished job's completion within Worker.RESULT_RETRY_S."""
 
 
 @dataclass(frozen=True)
@@ -38,6 +52,10 @@ class WorkerConfig:
 
 
 class Worker:
+    RETRY_S = 0.5
+    RETRY_MAX_S = 30.0
+    RESULT_RETRY_S = 120.0  # how long a stored clip waits for the job store to take its completion
+
     def __init__(
         self,
         store: JobStore,
@@ -47,6 +65,7 @@ class Worker:
         *,
         model_name: str,
         on_generated: Callable[[float], None] | None = None,
+        on_problem: Callable[[str | None], None] | None = None,
     ) -> None:
         self.store = store
         self.engine = engine
@@ -55,37 +74,77 @@ class Worker:
         self.model_name = model_name
         self.id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._on_generated = on_generated
+        self._on_problem = on_problem
         self._wake = threading.Event()
+        self.problem: str | None = None  # what keeps the loop from working, while it lasts
 
     def _on_job_event(self, job_id: str, status: JobStatus) -> None:
         if status is JobStatus.QUEUED:
             self._wake.set()
 
     def run(self, stop: threading.Event) -> None:
-        """Serve jobs until `stop` is set. Registered as live only while this loop runs."""
+        """Serve jobs until `stop` is set. Registered as live only while this loop runs.
+
+        The job store may go away (a database restart, a network cut): the loop then retries with a
+        backoff, says what is wrong (log, `problem`, `on_problem`), and carries on once it answers again."""
         self.store.subscribe(self._on_job_event)
         self.store.listen_for_jobs(self._wake.set, stop)
-        self.store.register_worker(self.id, host=socket.gethostname(), pid=os.getpid(), model=self.model_name)
-        log.info("worker ready", extra={"worker": self.id, "model": self.model_name})
+        registered = False
+        backoff = self.RETRY_S
         last_beat = time.monotonic()
         try:
             while not stop.is_set():
                 self._wake.clear()
-                self.store.reap()
-                claimed = self.store.claim(self.id)
+                try:
+                    if not registered:
+                        self.store.register_worker(
+                            self.id, host=socket.gethostname(), pid=os.getpid(), model=self.model_name
+                        )
+                        registered = True
+                        log.info("worker ready", extra={"worker": self.id, "model": self.model_name})
+                    self.store.reap()
+                    claimed = self.store.claim(self.id)
+                    if claimed is None and time.monotonic() - last_beat >= self.config.heartbeat_s:
+                        self.store.worker_heartbeat(self.id)
+                        last_beat = time.monotonic()
+                except STORE_ERRORS as exc:
+                    self._trouble(exc, backoff)
+                    stop.wait(backoff)
+                    backoff = min(backoff * 2, self.RETRY_MAX_S)
+                    continue
+                self._recovered()
+                backoff = self.RETRY_S
                 if claimed is not None:
                     self.run_job(claimed)
                     continue
-                if time.monotonic() - last_beat >= self.config.heartbeat_s:
-                    self.store.worker_heartbeat(self.id)
-                    last_beat = time.monotonic()
                 self._wake.wait(self.config.poll_s)
         finally:
             self.store.unsubscribe(self._on_job_event)
-            self.store.unregister_worker(self.id)
+            if registered:
+                try:
+                    self.store.unregister_worker(self.id)
+                except STORE_ERRORS:
+                    log.warning("could not unregister; the row ages out after one lease", extra={"worker": self.id})
 
-    def stop_waiting(self) -> None:
+    def wake(self) -> None:
+        """Look for a job now (a job was queued, or the loop should notice `stop`)."""
         self._wake.set()
+
+    def _trouble(self, exc: Exception, retry_in_s: float) -> None:
+        problem = f"the job store does not answer ({exc.__class__.__name__}: {str(exc).splitlines()[0][:200]})"
+        if problem != self.problem:
+            log.error("job store unavailable; retrying", extra={"worker": self.id, "error": problem,
+                                                                "retry_in_s": retry_in_s})
+            self.problem = problem
+            if self._on_problem is not None:
+                self._on_problem(problem)
+
+    def _recovered(self) -> None:
+        if self.problem is not None:
+            log.info("job store answers again", extra={"worker": self.id})
+            self.problem = None
+            if self._on_problem is not None:
+                self._on_problem(None)
 
     def run_job(self, claimed: ClaimedJob) -> None:
         job = claimed.job
@@ -102,7 +161,16 @@ class Worker:
             image = decode_image(claimed.image, self.config.image_max_pixels) if claimed.image else None
 
             def progress(event: Progress) -> None:
-                if not self.store.report_progress(job.id, self.id, event.stage, event.step, event.total, event.percent):
+                try:
+                    ours = self.store.report_progress(
+                        job.id, self.id, event.stage, event.step, event.total, event.percent
+                    )
+                except STORE_ERRORS as exc:
+                    # Keep generating: the result is stored once the job store answers again, if the job is
+                    # still ours by then (its lease may have run out meanwhile).
+                    self._trouble(exc, 0)
+                    return
+                if not ours:
                     raise _Revoked
 
             result = self.engine.generate(request.to_spec(image), output, progress=progress)
@@ -117,7 +185,7 @@ class Worker:
                 "audio_sample_rate": result.audio_sample_rate,
                 "timings": {stage: round(seconds, 4) for stage, seconds in result.timings.items()},
             }
-            if self.store.complete(job.id, self.id, key, record):
+            if self._complete(job.id, key, record):
                 seconds = time.perf_counter() - started
                 if self._on_generated is not None:
                     self._on_generated(seconds)
@@ -127,13 +195,15 @@ class Worker:
                 log.info("job finished after it was taken away; result dropped", extra=context)
         except _Revoked:
             log.info("job stopped: canceled or lease lost", extra=context)
+        except _Unrecorded:
+            # The clip stays stored under its key: the lease returns the job, and its rerun overwrites it.
+            log.error("could not record the result in time; the job will run again", extra=context)
         except ImageRejected as exc:
-            self.store.fail(job.id, self.id, exc.code, exc.message)
+            self._fail(job.id, exc.code, exc.message)
         except Exception:
             log.exception("job failed", extra=context)
-            self.store.fail(
+            self._fail(
                 job.id,
-                self.id,
                 "generation_failed",
                 f"The generation failed on our side. You were not charged. Quote request id {job.id} if you "
                 "report it.",
@@ -142,6 +212,30 @@ class Worker:
             beating.set()
             heart.join()
             output.unlink(missing_ok=True)
+
+    def _complete(self, job_id: str, key: str, record: dict) -> bool:
+        """Mark the job done, retrying while the job store does not answer. False if the job is no longer
+        ours. An attempt whose answer was lost may have gone through: the job then shows our result."""
+        deadline = time.monotonic() + self.RESULT_RETRY_S
+        backoff = self.RETRY_S
+        while True:
+            try:
+                if self.store.complete(job_id, self.id, key, record):
+                    return True
+                now = self.store.get(job_id)
+                return now is not None and now.status is JobStatus.COMPLETED and now.result_key == key
+            except STORE_ERRORS as exc:
+                if time.monotonic() > deadline:
+                    raise _Unrecorded from exc
+                self._trouble(exc, backoff)
+                time.sleep(backoff)
+                backoff = min(backoff * 2, self.RETRY_MAX_S)
+
+    def _fail(self, job_id: str, code: str, message: str) -> None:
+        try:
+            self.store.fail(job_id, self.id, code, message)
+        except STORE_ERRORS as exc:
+            self._trouble(exc, 0)  # the lease returns the job; it is tried again
 
     def _beat(self, job_id: str, done: threading.Event) -> None:
         # Progress reports renew the lease too, but one denoising step of a large clip can outlast it.

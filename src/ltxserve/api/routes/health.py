@@ -8,6 +8,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.concurrency import run_in_threadpool
 
 from ..deps import ServicesDep
+from ...workers.worker import STORE_ERRORS
 from ..errors import error_response
 
 router = APIRouter(tags=["health"])
@@ -21,18 +22,19 @@ async def healthz() -> dict[str, str]:
 @router.get("/readyz", summary="The database answers and a worker has its model loaded")
 async def readyz(request: Request, services: ServicesDep) -> JSONResponse:
     request_id = request.state.request_id
+    embedded = services.supervisor.state.to_json() if services.supervisor is not None else None
     try:
         await run_in_threadpool(services.db.ping)
         workers = await run_in_threadpool(services.store.live_workers)
-    except Exception as exc:
+    except STORE_ERRORS as exc:
         message = f"The database does not answer ({exc.__class__.__name__})."
-        return error_response(503, "database_unavailable", message, request_id)
+        return error_response(503, "database_unavailable", message, request_id, extra={"embedded_worker": embedded})
     if workers == 0:
-        message = "No worker has its model loaded yet" + (
-            f": the embedded worker failed to load it ({services.worker_error})." if services.worker_error else "."
-        )
-        return error_response(503, "no_worker", message, request_id)
-    return JSONResponse({"status": "ready", "workers": workers})
+        message = "No worker has its model loaded yet"
+        if embedded is not None and embedded["error"]:
+            message += f": the embedded worker {embedded['phase']}, {embedded['error']}"
+        return error_response(503, "no_worker", message + ".", request_id, extra={"embedded_worker": embedded})
+    return JSONResponse({"status": "ready", "workers": workers, "embedded_worker": embedded})
 
 
 @router.get("/metrics", summary="Prometheus metrics")

@@ -1,0 +1,34 @@
+"""A worker process's own Prometheus metrics (`ltxserve worker --metrics-port`): what only the worker
+knows. The server's /metrics has the same generation histogram for its supervised worker, and everything
+the job store knows (queue depth, live workers, credits) for all of them."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Gauge, Histogram, start_http_server
+
+GENERATION_BUCKETS = (1, 2, 5, 10, 20, 30, 45, 60, 90, 120, 180, 300, 600)
+
+
+def generation_histogram(registry: CollectorRegistry) -> Histogram:
+    return Histogram(
+        "ltxserve_generation_seconds",
+        "Seconds from a worker starting a job to its result being stored",
+        buckets=GENERATION_BUCKETS,
+        registry=registry,
+    )
+
+
+class WorkerMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.generation_seconds = generation_histogram(self.registry)
+        self.store_available = Gauge(
+            "ltxserve_worker_store_available", "1 while the job store answers this worker, 0 while it does not",
+            registry=self.registry,
+        )
+        self.store_available.set(1)
+
+    def serve(self, port: int, host: str = "127.0.0.1") -> int:
+        """Serve /metrics on a thread; returns the port (useful with 0)."""
+        server, _thread = start_http_server(port, addr=host, registry=self.registry)
+        return server.server_port
