@@ -90,6 +90,7 @@ class Server:
     root: Path
     models: Path
     settings: dict[str, str] = field(default_factory=dict)
+    extra_env: dict[str, str] = field(default_factory=dict)  # not settings: PYTHON* and the like
     process: Process | None = None
     workers: list[Process] = field(default_factory=list)
 
@@ -110,6 +111,7 @@ class Server:
             LTXSERVE_ALLOW_LOOPBACK_URLS="true",
         )
         env.update({f"LTXSERVE_{key.upper()}": value for key, value in self.settings.items()})
+        env.update(self.extra_env)
         return env
 
     @property
