@@ -127,3 +127,12 @@ class NotReady(Conflict):
 
 class NotCancelable(Conflict):
     code = "not_cancelable"
+
+
+class ClientDisconnected(LtxServeError):
+    """The client closed the connection; nobody is left to answer (logged as 499, as nginx does)."""
+
+    code = "client_disconnected"
+
+    def __init__(self) -> None:
+        super().__init__("The client closed the connection.")

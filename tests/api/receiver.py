@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -14,8 +15,8 @@ class Delivery:
 
 
 class Receiver:
-    def __init__(self, answers: list[int] | None = None) -> None:
-        """`answers`: the status of each POST in turn; 200 once they run out."""
+    def __init__(self, answers: list[int] | None = None, delay_s: float = 0.0) -> None:
+        """`answers`: the status of each POST in turn; 200 once they run out. `delay_s`: time taken to answer."""
         self.answers = list(answers or [])
         self.deliveries: list[Delivery] = []
         self.received = threading.Condition()
@@ -24,6 +25,7 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["content-length"]))
+                time.sleep(delay_s)
                 with receiver.received:
                     receiver.deliveries.append(Delivery({k.lower(): v for k, v in self.headers.items()}, body))
                     status = receiver.answers.pop(0) if receiver.answers else 200

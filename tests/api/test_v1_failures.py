@@ -92,3 +92,60 @@ def test_a_generation_over_the_sync_timeout_is_504_and_not_billed(make_server):
         assert time.monotonic() < deadline
         time.sleep(0.05)
     assert not (server.root / "results" / f"{body['request_id']}.mp4").exists()
+
+
+def _jobs_of(server: Server) -> list:
+    from sqlalchemy import select
+
+    from ltxserve.db import Job
+
+    db = server.database()
+    try:
+        with db.read() as session:
+            return list(session.execute(select(Job.id, Job.status, Job.error_code)))
+    finally:
+        db.dispose()
+
+
+@pytest.mark.parametrize("leaves_while", ["PROCESSING", "QUEUED"])
+def test_a_sync_client_that_leaves_is_not_charged_and_its_job_stops(make_server, leaves_while):
+    """Before, the job ran on and was billed to a client that would never get the clip."""
+    import json
+    import socket
+
+    server = make_server("leaving", lease_s="2", heartbeat_s="0.5").start()
+    api_key = server.create_key("10", concurrency_limit=5)
+    if leaves_while == "QUEUED":  # keep the worker busy with another request first
+        blocker = threading.Thread(target=generate, args=(server.base, api_key, {**SMALL, "duration": 10}))
+        blocker.start()
+        deadline = time.monotonic() + 60
+        while not any(job.status == "PROCESSING" for job in _jobs_of(server)):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+
+    body = json.dumps({**SMALL, "duration": 10}).encode()
+    client = socket.create_connection(("127.0.0.1", server.port))
+    client.sendall(
+        b"POST /v1/ltx-2-fast HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        + f"x-api-key: {api_key}\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        jobs = _jobs_of(server)
+        mine = [job for job in jobs if job.status == leaves_while and (leaves_while == "PROCESSING" or len(jobs) > 1)]
+        if mine:
+            break
+        assert time.monotonic() < deadline, jobs
+        time.sleep(0.05)
+    job_id = mine[-1].id
+    client.close()
+
+    while (job := next(job for job in _jobs_of(server) if job.id == job_id)).status in ("QUEUED", "PROCESSING"):
+        assert time.monotonic() < deadline + 60, job
+        time.sleep(0.05)
+    assert (job.status, job.error_code) == ("CANCELED", "client_disconnected")
+    assert server.ledger_kinds(job_id) == ["reserve", "release"]
+    if leaves_while == "QUEUED":
+        blocker.join(120)
+    # The worker is free for the next request at once.
+    assert generate(server.base, api_key, SMALL).status_code == 200

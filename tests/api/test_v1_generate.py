@@ -15,6 +15,7 @@ from PIL import Image
 from tests.conftest import probe
 
 from .client import SMALL, assert_error, credits, generate
+from .imagehost import ImageHost
 
 
 def test_a_hosted_api_client_gets_a_playable_mp4_and_is_charged_once(server, tmp_path):
@@ -183,3 +184,29 @@ def test_logs_are_json_with_request_ids_and_never_hold_a_key_or_image(server):
     access = [line for line in lines if line.get("request_id") == response.headers["x-request-id"]]
     assert access and access[-1]["status"] == 400 and access[-1]["path"] == "/v1/ltx-2-fast"
     assert access[-1]["key_id"].startswith("key_")
+
+
+def test_a_request_that_cannot_be_accepted_is_refused_before_its_image_is_fetched(server):
+    with ImageHost() as host:
+        broke = server.create_key("0")
+        assert_error(generate(server.base, broke, {**SMALL, "image": host.url}), 406, "insufficient_credits")
+        assert host.requests == 0
+        funded = server.create_key("10")
+        assert generate(server.base, funded, {**SMALL, "generate_audio": False, "image": host.url}).status_code == 200
+        assert host.requests == 1
+
+
+def test_slow_image_hosts_do_not_hold_up_other_requests(server):
+    """Downloads run on threads of their own: 60 stalled downloads (more than the 40 threads that answer
+    requests) leave a balance query as quick as ever. (The image is unreadable: nothing gets generated.)"""
+    api_key = server.create_key("10", rpm_limit=1000, concurrency_limit=100)
+    with ImageHost(delay_s=4, readable=False) as host, ThreadPoolExecutor(60) as pool:
+        stalled = [pool.submit(generate, server.base, api_key, {**SMALL, "image": host.url}) for _ in range(60)]
+        deadline = time.monotonic() + 30
+        while host.requests < 16:  # as many downloads as run at once
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        started = time.perf_counter()
+        assert credits(server.base, api_key) > 0
+        assert time.perf_counter() - started < 1.0
+        assert {future.result().status_code for future in stalled} == {400}

@@ -26,12 +26,12 @@ def store(tmp_path):
     db.dispose()
 
 
-def finished_job(store: JobStore, url: str) -> str:
+def finished_job(store: JobStore, url: str, job_id: str = "j1") -> str:
     key = keys.create_key(store.db, credits=Decimal(1)).info
-    store.submit(key, job_id="j1", model="ltx-2-fast", request={"prompt": "p"}, price=1, image=None,
+    store.submit(key, job_id=job_id, model="ltx-2-fast", request={"prompt": "p"}, price=1, image=None,
                  concurrency_limit=1, webhook_url=url)
     store.claim("w1")
-    store.complete("j1", "w1", "j1.mp4", {"seed": 7})
+    store.complete(job_id, "w1", f"{job_id}.mp4", {"seed": 7})
     return key.id
 
 
@@ -73,7 +73,8 @@ def test_failures_back_off_doubling_and_give_up_after_the_window(store):
     assert row.status == "failed" and len(receiver.deliveries) == len(attempts) >= 3
     assert all(a.status_code == 500 and "HTTP 500" in a.error for a in attempts)
     gaps = [(b.at - a.at).total_seconds() for a, b in zip(attempts, attempts[1:])]
-    assert 0.2 <= gaps[0] < 0.4 and all(0.4 <= gap < 0.6 for gap in gaps[1:]), gaps
+    # Each wait is its doubling step stretched by up to a quarter (jitter), plus the polling here.
+    assert 0.2 <= gaps[0] < 0.4 and all(0.4 <= gap < 0.65 for gap in gaps[1:]), gaps
     assert (attempts[-1].at - row.created_at).total_seconds() <= 1.0
 
 
@@ -82,3 +83,22 @@ def test_a_private_address_is_refused_without_a_connection(store):
     dispatcher(store, RetryPolicy(window_s=0.001), allow_loopback=False).run_due()
     row, attempts = outbox(store)
     assert row.status == "failed" and "loopback" in attempts[0].error and attempts[0].status_code is None
+
+
+def test_backoff_is_jittered_within_a_quarter_above_each_step():
+    policy = RetryPolicy(backoff_s=2.0, backoff_max_s=300.0)
+    delays = [policy.delay(3) for _ in range(200)]
+    assert all(8.0 <= delay <= 10.0 for delay in delays)
+    assert max(delays) - min(delays) > 1.0, "the waits differ: retries from many jobs spread out"
+    assert all(300.0 <= policy.delay(20) <= 375.0 for _ in range(50))
+
+
+def test_due_deliveries_go_out_at_once_not_one_after_another(store):
+    """Before, one run made its attempts in turn: four slow receivers took four times as long."""
+    with Receiver(delay_s=1.0) as receiver:
+        for number in range(4):
+            finished_job(store, receiver.url, job_id=f"j{number}")
+        started = time.monotonic()
+        assert dispatcher(store, RetryPolicy()).run_due() == 4
+        assert time.monotonic() - started < 2.0
+    assert len(receiver.deliveries) == 4

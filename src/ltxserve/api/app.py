@@ -9,26 +9,28 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 
+import anyio
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from .. import __version__
 from ..config import Settings
 from ..db import utcnow
+from ..workers.supervisor import WorkerSupervisor
 from .errors import install_error_handlers
 from .middleware import RequestContextMiddleware
 from .routes import account, admin, generate, health, requests
-from ..workers.supervisor import WorkerSupervisor
 from .services import Services
 
 log = logging.getLogger(__name__)
 
 
-async def _every(name: str, seconds: float, duty: Callable[[], object]) -> None:
-    """Run a housekeeping duty forever; every server process runs them, and each is safe run at once by all."""
+async def _every(name: str, seconds: float, duty: Callable[[], object], threads: anyio.CapacityLimiter) -> None:
+    """Run a housekeeping duty forever; every server process runs them, and each is safe run at once by all.
+    They run on threads of their own, never on those that answer requests."""
     while True:
         try:
-            await run_in_threadpool(duty)
+            await anyio.to_thread.run_sync(duty, limiter=threads)
         except Exception:
             log.exception("housekeeping failed", extra={"duty": name})
         await asyncio.sleep(seconds)
@@ -52,12 +54,14 @@ def create_app(settings: Settings) -> FastAPI:
         if settings.embedded_workers:
             services.supervisor = WorkerSupervisor(settings, services.store, services.metrics.generation_seconds.observe)
             services.supervisor.start()
+        services.start_pools()
+        threads = anyio.CapacityLimiter(3)
         duties = [
             # Take back jobs from dead workers even while no request is waiting on them.
-            asyncio.create_task(_every("reap", settings.lease_s / 2, services.store.reap)),
-            asyncio.create_task(_every("webhooks", 0.5, services.webhooks.run_due)),
+            asyncio.create_task(_every("reap", settings.lease_s / 2, services.store.reap, threads)),
+            asyncio.create_task(_every("webhooks", 0.5, services.webhooks.run_due, threads)),
             asyncio.create_task(
-                _every("expiry", min(60.0, settings.result_ttl_s / 4), lambda: _expire_results(services))
+                _every("expiry", min(60.0, settings.result_ttl_s / 4), lambda: _expire_results(services), threads)
             ),
         ]
         log.info("server ready", extra={"database": services.db.url.render_as_string(), "model": settings.model})

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import (
+    ClientDisconnected,
     Conflict,
     Forbidden,
     GenerationFailed,
@@ -36,6 +37,7 @@ from .ratelimit import rate_limit_headers
 log = logging.getLogger(__name__)
 
 STATUS: dict[type[LtxServeError], int] = {
+    ClientDisconnected: 499,
     InvalidRequest: 400,
     Unauthorized: 401,
     Forbidden: 403,

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import anyio
+
 from ..billing.prices import PriceTable
 from ..config import Settings
 from ..db import Database
@@ -36,6 +38,15 @@ class Services:
     fetcher: SafeFetcher
     webhooks: WebhookDispatcher | None = None
     supervisor: WorkerSupervisor | None = None
+    # Image downloads (up to LTXSERVE_FETCH_TIMEOUT_S each) run on threads of their own, so that slow image
+    # hosts cannot take the threads that authenticate and answer every other request.
+    fetch_threads: anyio.CapacityLimiter | None = None
+
+    FETCH_THREADS = 16
+
+    def start_pools(self) -> None:
+        """In the running event loop, where anyio's limiters must be made."""
+        self.fetch_threads = anyio.CapacityLimiter(self.FETCH_THREADS)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Services:
@@ -66,4 +77,6 @@ class Services:
 
     def close(self) -> None:
         self.waiter.close()
+        if self.webhooks is not None:
+            self.webhooks.close()
         self.db.dispose()

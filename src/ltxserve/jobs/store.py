@@ -196,21 +196,7 @@ class JobStore:
                 earlier = self._replay(session, key.id, idempotency_key, request_hash)
                 if earlier is not None:
                     return earlier
-            active = session.scalar(
-                select(func.count()).select_from(Job).where(Job.key_id == key.id, Job.status.in_(ACTIVE))
-            )
-            if active >= concurrency_limit:
-                raise RateLimited(
-                    f"This key already has {active} generation(s) queued or running, its limit. "
-                    "Retry when one finishes.",
-                    CONCURRENCY_RETRY_AFTER_S,
-                )
-            available = ledger.balance(session, key.id)
-            if available < price:
-                raise InsufficientCredits(
-                    f"Insufficient credits: this request costs ${format_dollars(price)} and the key has "
-                    f"${format_dollars(available)} left. Add credits or ask for a shorter or smaller clip."
-                )
+            self._admissible(session, key.id, price, concurrency_limit)
             row = Job(
                 id=job_id,
                 key_id=key.id,
@@ -235,6 +221,30 @@ class JobStore:
             view = JobView.of(row)
         self._notify(job_id, JobStatus.QUEUED)
         return view
+
+    def check_admissible(self, key_id: str, price: int, concurrency_limit: int) -> None:
+        """Raise what `submit` would for this key's limits and balance now. `submit` decides again, under the
+        key's lock; this lets a request that cannot be accepted be refused before its image is fetched."""
+        with self.db.read() as session:
+            self._admissible(session, key_id, price, concurrency_limit)
+
+    @staticmethod
+    def _admissible(session, key_id: str, price: int, concurrency_limit: int) -> None:
+        active = session.scalar(
+            select(func.count()).select_from(Job).where(Job.key_id == key_id, Job.status.in_(ACTIVE))
+        )
+        if active >= concurrency_limit:
+            raise RateLimited(
+                f"This key already has {active} generation(s) queued or running, its limit. "
+                "Retry when one finishes.",
+                CONCURRENCY_RETRY_AFTER_S,
+            )
+        available = ledger.balance(session, key_id)
+        if available < price:
+            raise InsufficientCredits(
+                f"Insufficient credits: this request costs ${format_dollars(price)} and the key has "
+                f"${format_dollars(available)} left. Add credits or ask for a shorter or smaller clip."
+            )
 
     def replay(self, key_id: str, idempotency_key: str, request_hash: str | None) -> JobView | None:
         """The job an earlier request with this idempotency key made, if any (IdempotencyConflict if its

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -34,30 +36,41 @@ class RetryPolicy:
     backoff_s: float = 2.0  # before the second attempt; doubled for each one after
     backoff_max_s: float = 300.0
     window_s: float = 3600.0  # no attempt starts later than this after the job ended
+    # Each wait is stretched by up to this fraction, at random: a receiver that comes back after an outage
+    # is not hit by every retry at the same instant.
+    jitter: float = 0.25
 
     def delay(self, attempts: int) -> float:
-        return min(self.backoff_s * 2 ** (attempts - 1), self.backoff_max_s)
+        return min(self.backoff_s * 2 ** (attempts - 1), self.backoff_max_s) * (1 + random.uniform(0, self.jitter))
 
 
 class WebhookDispatcher:
+    """Sends due deliveries on a pool of its own: a slow receiver holds one of its threads for up to the
+    delivery timeout, never a thread that answers API requests, and never the deliveries to other receivers."""
+
     def __init__(self, db: Database, store: JobStore, sender: SafeFetcher, payload: Callable[[JobView], dict],
-                 policy: RetryPolicy) -> None:
+                 policy: RetryPolicy, concurrency: int = 16) -> None:
         self.db = db
         self.store = store
         self.sender = sender
         self.payload = payload
         self.policy = policy
+        self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="ltxserve-webhook")
+        self._concurrency = concurrency
 
-    def run_due(self, limit: int = 20) -> int:
-        """Make every attempt that is due now; returns how many were made."""
+    def run_due(self, limit: int | None = None) -> int:
+        """Make every attempt that is due now, at once; returns how many were made."""
         with self.db.read() as session:
             due = session.scalars(
                 select(Webhook.job_id)
                 .where(Webhook.status == PENDING, Webhook.next_attempt_at <= utcnow())
                 .order_by(Webhook.next_attempt_at)
-                .limit(limit)
+                .limit(limit or self._concurrency)
             ).all()
-        return sum(self._attempt(job_id) for job_id in due)
+        return sum(self._pool.map(self._attempt, due))
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _claim(self, job_id: str) -> Webhook | None:
         now = utcnow()

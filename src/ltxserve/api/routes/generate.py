@@ -3,19 +3,29 @@ reserved), wait for a worker to finish, answer the MP4 with the hosted API's hea
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
 import secrets
 from dataclasses import dataclass
 
+import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
 from ...billing.keys import KeyInfo
 from ...billing.prices import format_dollars
-from ...errors import Forbidden, GenerationFailed, ImageRejected, NoWorkerAvailable, SyncTimeout, WorkerLost
+from ...errors import (
+    ClientDisconnected,
+    Forbidden,
+    GenerationFailed,
+    ImageRejected,
+    NoWorkerAvailable,
+    SyncTimeout,
+    WorkerLost,
+)
 from ...jobs import JobStatus, JobView
 from ...request import MAX_SEED, GenerationRequest, decode_image, image_bytes
 from ..deps import GenerationKey, Model, ServicesDep
@@ -61,6 +71,13 @@ def request_hash(body: GenerationRequest) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def fetch_image(value: str, services: Services) -> bytes:
+    """The request's image as bytes, checked to be a readable image within the limits."""
+    data = image_bytes(value, services.fetcher)
+    decode_image(data, services.settings.image_max_pixels)
+    return data
+
+
 async def accept(
     services: Services,
     request: Request,
@@ -71,15 +88,18 @@ async def accept(
 ) -> JobView:
     """Check, price and enqueue a request: the job and its reservation exist once this returns."""
     check_scopes(key, model, body)
-    image = None
-    if body.image is not None:
-        image = await run_in_threadpool(image_bytes, body.image, services.fetcher)
-        await run_in_threadpool(decode_image, image, services.settings.image_max_pixels)
+    price = services.prices.price(body.resolution, body.duration)
+    concurrency_limit = key.concurrency_limit or services.settings.default_concurrency
+    # Everything that would refuse the request is asked before an image is fetched for it.
+    await run_in_threadpool(services.store.check_admissible, key.id, price, concurrency_limit)
     if await run_in_threadpool(services.store.live_workers) == 0:
         raise NoWorkerAvailable(
             "No worker is running to take this request, so it was not accepted and nothing was charged. "
             "Retry shortly; /readyz tells when a worker is up."
         )
+    image = None
+    if body.image is not None:
+        image = await anyio.to_thread.run_sync(fetch_image, body.image, services, limiter=services.fetch_threads)
     seed = body.seed if body.seed is not None else secrets.randbelow(MAX_SEED + 1)
     stored = body.model_copy(update={"seed": seed, "image": None}).model_dump()
     return await run_in_threadpool(
@@ -88,15 +108,43 @@ async def accept(
             job_id=request.state.request_id,
             model=model,
             request=stored,
-            price=services.prices.price(body.resolution, body.duration),
+            price=price,
             image=image,
-            concurrency_limit=key.concurrency_limit or services.settings.default_concurrency,
+            concurrency_limit=concurrency_limit,
             idempotency_key=delivery.idempotency_key,
             request_hash=delivery.request_hash,
             webhook_url=delivery.webhook_url,
             base_url=delivery.base_url,
         )
     )
+
+
+async def _client_left(request: Request) -> None:
+    """Returns once the client has closed the connection (the body is read already: nothing else comes)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _wait_while_connected(services: Services, request: Request, job_id: str, timeout_s: float) -> JobView | None:
+    """The finished job, or None after `timeout_s`. A client that leaves first will never take the clip: its
+    job is canceled and not billed, as vLLM aborts a request whose client is gone."""
+    waiting = asyncio.ensure_future(services.waiter.wait(job_id, timeout_s))
+    leaving = asyncio.ensure_future(_client_left(request))
+    try:
+        await asyncio.wait((waiting, leaving), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        leaving.cancel()
+    if waiting.done():
+        return waiting.result()
+    waiting.cancel()
+    now = await run_in_threadpool(
+        services.store.cancel,
+        job_id,
+        "client_disconnected",
+        "The client closed the connection before the clip was ready, so it was canceled and not charged.",
+    )
+    log.info("client left; job canceled", extra={"request_id": job_id, "now_status": str(now.status)})
+    raise ClientDisconnected
 
 
 def raise_for_failure(job: JobView) -> None:
@@ -127,7 +175,7 @@ def raise_for_failure(job: JobView) -> None:
 async def generate(model: Model, key: GenerationKey, body: GenerationRequest, request: Request, services: ServicesDep):
     job = await accept(services, request, key, model, body)
     timeout = services.settings.sync_timeout_s
-    finished = await services.waiter.wait(job.id, timeout)
+    finished = await _wait_while_connected(services, request, job.id, timeout)
     if finished is None:
         finished = await run_in_threadpool(
             services.store.cancel,
