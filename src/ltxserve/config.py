@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     s3_endpoint_url: str | None = Field(None, description="S3 endpoint for non-AWS storage (MinIO, R2, ...)")
     s3_region: str | None = Field(None, description="S3 region (default us-east-1)")
     result_ttl_s: float = Field(86_400.0, gt=0, description="Seconds a finished clip is kept before deletion")
+    record_ttl_s: float = Field(
+        30 * 86_400.0, gt=0, description="Seconds a finished request's record and events are kept; the ledger stays"
+    )
     public_url: str | None = Field(
         None, description="Base of the absolute URLs the API hands out (behind a proxy); default: as called"
     )

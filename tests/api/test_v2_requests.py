@@ -244,8 +244,8 @@ def test_a_failed_request_is_422_with_its_error_and_not_billed(tmp_path, tiny_mo
         server.stop()
 
 
-def test_results_expire_and_are_deleted(tmp_path, tiny_models):
-    server = Server(tmp_path / "expiring", tiny_models, {"result_ttl_s": "3"}).start()
+def test_results_expire_and_are_deleted_and_then_the_records_too(tmp_path, tiny_models):
+    server = Server(tmp_path / "expiring", tiny_models, {"result_ttl_s": "3", "record_ttl_s": "8"}).start()
     try:
         api_key = server.create_key("10")
         request_id = submit(server.base, api_key, {**SMALL, "generate_audio": False}).json()["request_id"]
@@ -267,6 +267,15 @@ def test_results_expire_and_are_deleted(tmp_path, tiny_models):
         assert "seed" in assert_error(gone, 410, "expired")["error"]
         assert_error(requests.get(link, timeout=30), 403, "forbidden")  # the link expired with the clip
         assert credits(server.base, api_key) == 9.7  # deleting a delivered clip refunds nothing
+
+        # After LTXSERVE_RECORD_TTL_S the record goes as well; the money it moved stays on the ledger.
+        while (swept := requests.get(f"{server.base}/v2/requests/{request_id}", headers={"x-api-key": api_key},
+                                     timeout=30)).status_code == 200:
+            assert time.monotonic() < deadline + 30, "the record was not swept after its retention time"
+            time.sleep(0.2)
+        assert_error(swept, 404, "request_not_found")
+        assert credits(server.base, api_key) == 9.7
+        assert server.ledger_kinds(request_id) == ["reserve", "capture"]
     finally:
         server.stop()
 

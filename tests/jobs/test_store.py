@@ -272,3 +272,31 @@ def test_a_job_queued_anywhere_wakes_listening_workers_at_once(db, store):
     finally:
         stop.set()
         listener.db.dispose()
+
+
+def test_swept_records_are_gone_and_their_ledger_entries_stay(db, store):
+    from datetime import timedelta
+
+    from ltxserve.db import Job, JobEvent, WorkerRow
+
+    key = keys.create_key(db, credits=Decimal(1)).info
+    submit(store, key, "old", webhook_url="https://example.com/hook")
+    store.claim("w1")
+    store.complete("old", "w1", "old.mp4", {"seed": 1})
+    submit(store, key, "young")
+    store.register_worker("gone", host="h", pid=1, model="tiny")
+    balance = store.balance(key.id)
+
+    later = utcnow() + timedelta(seconds=1)
+    swept = store.sweepable(later)
+    assert swept == [("old", "old.mp4")], "only requests that ended are swept; a queued one stays"
+    store.sweep([job_id for job_id, _ in swept], workers_seen_before=later)
+
+    assert store.get("old") is None and store.get("young") is not None
+    with db.read() as session:
+        assert session.scalars(select(JobEvent).where(JobEvent.job_id == "old")).all() == []
+        assert session.scalars(select(Webhook)).all() == []
+        assert session.scalars(select(WorkerRow)).all() == []
+        assert session.get(Job, "young").status == "QUEUED"
+    assert entries(db, "old") == ["reserve", "capture"]
+    assert store.balance(key.id) == balance

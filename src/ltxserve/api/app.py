@@ -45,6 +45,17 @@ def _expire_results(services: Services) -> None:
         log.info("result expired", extra={"request_id": job_id})
 
 
+def _sweep_records(services: Services) -> None:
+    """Delete the records of requests that ended more than LTXSERVE_RECORD_TTL_S ago (their clips first)."""
+    cutoff = utcnow() - timedelta(seconds=services.settings.record_ttl_s)
+    while batch := services.store.sweepable(cutoff):
+        for _, result_key in batch:
+            if result_key is not None:
+                services.storage.delete(result_key)
+        services.store.sweep([job_id for job_id, _ in batch], workers_seen_before=cutoff)
+        log.info("records swept", extra={"count": len(batch)})
+
+
 def create_app(settings: Settings) -> FastAPI:
     services = Services.from_settings(settings)
 
@@ -62,6 +73,9 @@ def create_app(settings: Settings) -> FastAPI:
             asyncio.create_task(_every("webhooks", 0.5, services.webhooks.run_due, threads)),
             asyncio.create_task(
                 _every("expiry", min(60.0, settings.result_ttl_s / 4), lambda: _expire_results(services), threads)
+            ),
+            asyncio.create_task(
+                _every("records", min(3600.0, settings.record_ttl_s / 4), lambda: _sweep_records(services), threads)
             ),
         ]
         log.info("server ready", extra={"database": services.db.url.render_as_string(), "model": settings.model})

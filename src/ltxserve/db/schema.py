@@ -172,7 +172,8 @@ class LedgerEntry(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     key_id: Mapped[str] = mapped_column(ForeignKey("api_keys.id"), index=True)
-    job_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id"))
+    # The request charged. Not a foreign key: the ledger outlives the job records (LTXSERVE_RECORD_TTL_S).
+    job_id: Mapped[str | None] = mapped_column(String(36))
     kind: Mapped[str] = mapped_column(String(16))
     amount: Mapped[int] = mapped_column(BigInteger)  # micro-dollars, always > 0; the kind gives the sign
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -493,6 +493,26 @@ class JobStore:
                 update(Job).where(Job.id == job_id).values(result_key=None, result_expired_at=utcnow())
             )
 
+    def sweepable(self, finished_before: datetime, limit: int = 500) -> list[tuple[str, str | None]]:
+        """(job id, result key or None) of requests that ended before the cut-off."""
+        with self.db.read() as session:
+            return [
+                (job_id, result_key)
+                for job_id, result_key in session.execute(
+                    select(Job.id, Job.result_key)
+                    .where(Job.status.in_(TERMINAL), Job.finished_at < finished_before)
+                    .limit(limit)
+                )
+            ]
+
+    def sweep(self, job_ids: list[str], workers_seen_before: datetime) -> None:
+        """Delete these requests' records: the job, its events, its webhook outbox and attempts (their rows
+        cascade). The ledger keeps its entries, which name the request. Workers not heard from since the
+        cut-off go too."""
+        with self.db.write() as session:
+            session.execute(delete(Job).where(Job.id.in_(job_ids), Job.status.in_(TERMINAL)))
+            session.execute(delete(WorkerRow).where(WorkerRow.heartbeat_at < workers_seen_before))
+
     # --- workers ---------------------------------------------------------------------------------
 
     def register_worker(self, worker_id: str, *, host: str, pid: int, model: str) -> None:
