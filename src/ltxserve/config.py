@@ -78,6 +78,13 @@ class Settings(BaseSettings):
     public_url: str | None = Field(
         None, description="Base of the absolute URLs the API hands out (behind a proxy); default: as called"
     )
+    trusted_hosts: list[str] = Field(
+        [], description="Host names the API answers to (and builds URLs from); default: localhost, 127.0.0.1, ::1, "
+        "`host` and public_url's; '*' for any"
+    )
+    max_body_bytes: int | None = Field(
+        None, gt=0, description="Largest request body read; default: room for the largest image as a data URI"
+    )
     webhook_timeout_s: float = Field(10.0, gt=0, description="How long one webhook delivery may take")
     webhook_backoff_s: float = Field(2.0, gt=0, description="Wait before the first webhook retry; doubles after")
     webhook_backoff_max_s: float = Field(300.0, gt=0, description="Longest wait between webhook retries")
@@ -153,6 +160,11 @@ class Settings(BaseSettings):
     @property
     def database(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'ltxserve.db'}"
+
+    @property
+    def body_limit(self) -> int:
+        # Base64 grows the image by a third; a megabyte more is room for the rest of the JSON.
+        return self.max_body_bytes or self.image_max_bytes * 4 // 3 + (1 << 20)
 
     @property
     def results(self) -> Path:

@@ -30,6 +30,18 @@ AspectRatio = Literal["16:9", "9:16", "1:1"]
 Fps = Literal[25, 50]
 
 
+def plain_text(value: str) -> str:
+    """Refuse what JSON can carry but no tokenizer, database or URL can take: a NUL character, or half of a
+    UTF-16 surrogate pair ("\ud800" with nothing after it)."""
+    if "\x00" in value:
+        raise ValueError("must not contain a NUL character (\\u0000)")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"is not valid Unicode text: a lone surrogate at character {exc.start}") from None
+    return value
+
+
 class GenerationRequest(BaseModel):
     """Body of POST /v1/ltx-2-fast: the hosted API's fields, then ltxserve's optional extras."""
 
@@ -53,7 +65,7 @@ class GenerationRequest(BaseModel):
     @field_validator("prompt")
     @classmethod
     def _prompt(cls, value: str) -> str:
-        value = value.strip()
+        value = plain_text(value).strip()
         if not value:
             raise ValueError("must not be empty")
         if len(value) > MAX_PROMPT_CHARS:
@@ -65,7 +77,7 @@ class GenerationRequest(BaseModel):
     def _image(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        value = value.strip()
+        value = plain_text(value).strip()
         if _DATA_URI.match(value) or _HTTP_URL.match(value):
             return value
         raise ValueError("must be an http(s) URL or a data:image/<png|jpeg|webp|gif|bmp>;base64, URI")
@@ -107,7 +119,7 @@ class AsyncGenerationRequest(GenerationRequest):
     def _webhook_url(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        value = value.strip()
+        value = plain_text(value).strip()
         if not _HTTP_URL.match(value):
             raise ValueError("must be an http(s) URL")
         return value

@@ -139,6 +139,16 @@ REFUSED = [
     ("http://mixed.test/fox.png", {"mixed.test": ["93.184.216.34", "10.1.2.3"]}, "not a public address"),
     ("file:///etc/passwd", {}, "scheme 'file'"),
     ("gopher://93.184.216.34/x", {}, "scheme 'gopher'"),
+    # IPv6 forms that carry a refused IPv4 address a router or translator may deliver to.
+    ("http://[2002:a00:1::]/fox.png", {}, "embeds 10.0.0.1"),  # 6to4
+    ("http://[2002:7f00:1::]/fox.png", {}, "embeds 127.0.0.1"),
+    ("http://[2002:a9fe:a9fe::]/latest/meta-data/", {}, "embeds 169.254.169.254"),
+    ("http://[64:ff9b::a9fe:a9fe]/latest/meta-data/", {}, "embeds 169.254.169.254"),  # NAT64
+    ("http://[64:ff9b:1::a00:1]/fox.png", {}, "embeds 10.0.0.1"),
+    ("http://[2001:0:4136:e378:8000:63bf:f5ff:fffe]/fox.png", {}, "embeds 10.0.0.1"),  # Teredo
+    ("http://[::a00:1]/fox.png", {}, "embeds 10.0.0.1"),  # IPv4-compatible
+    ("http://six.test/fox.png", {"six.test": ["2002:7f00:1::"]}, "embeds 127.0.0.1"),
+    ("http://0177.0.0.1/fox.png", {}, "not a valid URL"),  # octal for 127.0.0.1; httpx cannot parse it
 ]
 
 

@@ -17,7 +17,8 @@ from .. import __version__
 from ..config import Settings
 from ..db import utcnow
 from ..workers.supervisor import WorkerSupervisor
-from .errors import install_error_handlers
+from .errors import document_errors, install_error_handlers
+from .guards import GuardSettings, RequestGuards
 from .middleware import RequestContextMiddleware
 from .routes import account, admin, generate, health, requests
 from .services import Services
@@ -96,7 +97,19 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.services = services
     install_error_handlers(app)
+    # The last added runs first: the request context (id, log, metrics) wraps the guards.
+    app.add_middleware(RequestGuards, settings=GuardSettings.of(settings))
     app.add_middleware(RequestContextMiddleware, metrics=services.metrics)
-    for module in (generate, requests, account, admin, health):
+    # Fixed paths before the `/v1/{model}`-style ones: a method a fixed path lacks is then answered 405 with
+    # that path's own Allow header, not as if it were a model.
+    for module in (health, account, admin, requests, generate):
         app.include_router(module.router)
+    generated = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_errors(generated())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app

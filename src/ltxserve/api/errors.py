@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -102,13 +103,29 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
 
 
 async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    headers = exc.headers
     if exc.status_code == 404:
         code, message = "not_found", f"No endpoint at {request.method} {request.url.path}. See /docs."
     elif exc.status_code == 405:
         code, message = "method_not_allowed", f"{request.method} is not allowed on {request.url.path}. See /docs."
+        headers = {**(headers or {}), "Allow": ", ".join(_allowed_methods(request))}
     else:
         code, message = "http_error", str(exc.detail)
-    return error_response(exc.status_code, code, message, _request_id(request), headers=exc.headers)
+    return error_response(exc.status_code, code, message, _request_id(request), headers=headers)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """The methods the OpenAPI documents for this path: a fixed path's own, else those of every template it
+    fits. (Starlette's Allow names only the first route's, and /admin/keys has a GET and a POST route.)"""
+    path = request.url.path
+    paths = request.app.openapi()["paths"]
+    if path in paths:
+        return sorted(method.upper() for method in paths[path])
+    methods: set[str] = set()
+    for template, operations in paths.items():
+        if re.fullmatch(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)), path):
+            methods |= {method.upper() for method in operations}
+    return sorted(methods)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -134,11 +151,36 @@ _DESCRIPTIONS = {
     403: "The key lacks the scope this request needs",
     404: "Unknown model or path",
     406: "Insufficient credits; the message gives the balance and the price",
+    413: "The request body is larger than the server reads",
     429: "Rate limited (requests a minute, or generations at once); see Retry-After",
     500: "Unexpected error on our side; not billed",
     502: "No worker could take the job, or the worker died; not billed",
     504: "The generation did not finish within the sync timeout; canceled and not billed",
 }
+
+
+def document_errors(schema: dict) -> dict:
+    """Make the OpenAPI say what every error is: JSON (FastAPI files an error under a streaming route's own
+    media type), a 400 on every operation (a malformed URL, header or parameter is one anywhere), a 413 where
+    a body is read, and no FastAPI 422 for validation errors, which are answered 400 here."""
+    body_error = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            invalid = responses.get("422", {}).get("content", {}).get("application/json", {}).get("schema", {})
+            if invalid.get("$ref", "").endswith("/HTTPValidationError"):
+                del responses["422"]
+            responses.setdefault("400", {"description": _DESCRIPTIONS[400], "content": body_error})
+            if "requestBody" in operation:
+                responses.setdefault("413", {"description": _DESCRIPTIONS[413], "content": body_error})
+            for status, response in responses.items():
+                if int(status) >= 400:
+                    content = response.get("content") or body_error
+                    response["content"] = {"application/json": content.get("application/json")
+                                           or next(iter(content.values()))}
+    schema.get("components", {}).get("schemas", {}).pop("HTTPValidationError", None)
+    schema.get("components", {}).get("schemas", {}).pop("ValidationError", None)
+    return schema
 
 
 def error_responses(*statuses: int, **descriptions: str) -> dict[int, dict]:

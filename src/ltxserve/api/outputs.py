@@ -45,7 +45,9 @@ class OutputLinks:
         return f"{base}/v2/requests/{job.id}/output?{query}"
 
     def valid(self, job_id: str, expires: int, signature: str) -> bool:
-        return expires >= time.time() and hmac.compare_digest(signature, self._signature(job_id, expires))
+        # Bytes, not str: compare_digest refuses non-ASCII text, and a signature is whatever the URL says.
+        expected = self._signature(job_id, expires).encode()
+        return expires >= time.time() and hmac.compare_digest(signature.encode("utf-8", "replace"), expected)
 
 
 def serve_result(storage: ResultStorage, key: str, filename: str, headers: dict[str, str]) -> Response:

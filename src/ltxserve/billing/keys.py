@@ -7,17 +7,19 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Literal, get_args
 
 from sqlalchemy import or_, select
 
 from ..db import ApiKey, Database, utcnow
 from ..errors import NotFound, Unauthorized
 from . import ledger
-from .prices import to_micro
+from .prices import grant_micro
 
 KEY_PREFIX = "ltx_"
 # A key needs the model's scope for every request and "4k" for 4K output.
-SCOPES = ("ltx-2-fast", "4k")
+Scope = Literal["ltx-2-fast", "4k"]
+SCOPES: tuple[str, ...] = get_args(Scope)
 
 
 @dataclass(frozen=True)
@@ -71,8 +73,7 @@ def create_key(
     rpm_limit: int | None = None,
     concurrency_limit: int | None = None,
 ) -> NewKey:
-    if credits < 0:
-        raise ValueError("credits cannot be negative")
+    granted = grant_micro(credits, allow_zero=True)
     secret = KEY_PREFIX + secrets.token_urlsafe(32)
     row = ApiKey(
         id="key_" + secrets.token_hex(6),
@@ -87,8 +88,8 @@ def create_key(
     with db.write() as session:
         session.add(row)
         session.flush()
-        if credits:
-            ledger.grant(session, row.id, to_micro(credits), note="created with the key")
+        if granted:
+            ledger.grant(session, row.id, granted, note="created with the key")
         return NewKey(KeyInfo.of(row), secret)
 
 
@@ -132,11 +133,10 @@ def revoke_key(db: Database, ident: str) -> KeyInfo:
 
 def add_credits(db: Database, ident: str, dollars: Decimal, note: str = "") -> int:
     """Grant credits; returns the new balance in micro-dollars."""
-    if dollars <= 0:
-        raise ValueError("the amount must be positive")
+    granted = grant_micro(dollars)
     key = find_key(db, ident)
     with db.write() as session:
-        ledger.grant(session, key.id, to_micro(dollars), note=note)
+        ledger.grant(session, key.id, granted, note=note)
         session.flush()
         return ledger.balance(session, key.id)
 

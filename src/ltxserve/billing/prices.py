@@ -8,6 +8,25 @@ from decimal import ROUND_HALF_UP, Decimal
 MICRO = 1_000_000
 
 
+# The most one grant may add: a typo of a few zeros stays a typo, and no sum can overflow a 64-bit balance.
+MAX_GRANT_DOLLARS = Decimal(1_000_000)
+
+
+def grant_micro(dollars: Decimal, *, allow_zero: bool = False) -> int:
+    """A grant of credits in whole micro-dollars (rounded half up), or ValueError saying why it cannot be one:
+    an amount that rounds to nothing is refused, never granted as $0."""
+    if not dollars.is_finite():
+        raise ValueError(f"{dollars} is not an amount of dollars")
+    if dollars < 0:
+        raise ValueError("the amount cannot be negative")
+    if dollars > MAX_GRANT_DOLLARS:
+        raise ValueError(f"at most ${MAX_GRANT_DOLLARS:,} can be added at once")
+    micro = to_micro(dollars)
+    if micro == 0 and not allow_zero:
+        raise ValueError(f"the amount must be at least $0.000001, got ${dollars}")
+    return micro
+
+
 def to_micro(dollars: Decimal | str | int) -> int:
     return int((Decimal(dollars) * MICRO).to_integral_value(rounding=ROUND_HALF_UP))
 

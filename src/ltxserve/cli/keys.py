@@ -52,8 +52,8 @@ def create(
     credits: Annotated[str, typer.Option(help="Starting balance in US dollars")] = "0",
     scope: Annotated[Optional[list[str]], typer.Option(help=f"Repeat for several: {', '.join(keys.SCOPES)}")] = None,
     name: Annotated[str, typer.Option(help="A label for `keys list`")] = "",
-    rpm: Annotated[Optional[int], typer.Option(min=1, help="Requests a minute (default: the server's)")] = None,
-    concurrency: Annotated[Optional[int], typer.Option(min=1, help="Generations at once (default: the server's)")] = None,
+    rpm: Annotated[Optional[int], typer.Option(min=1, max=1_000_000, help="Requests a minute (default: the server's)")] = None,
+    concurrency: Annotated[Optional[int], typer.Option(min=1, max=10_000, help="Generations at once (default: the server's)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the new key as JSON")] = False,
 ) -> None:
     """Create a key. It is printed this once; only its hash is kept."""

@@ -45,11 +45,38 @@ def system_resolver(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(info[4][0] for info in infos))
 
 
+# IPv6 prefixes whose addresses carry an IPv4 address that a router or translator may deliver to: NAT64
+# (RFC 6052's well-known prefix and RFC 8215's local-use one) in their last 32 bits.
+_NAT64 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address stands for: IPv4-mapped, 6to4, Teredo (its client), NAT64, or the
+    deprecated IPv4-compatible form (::a.b.c.d). Each can reach the IPv4 host it embeds."""
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip.teredo is not None:
+        return ip.teredo[1]
+    if any(ip in network for network in _NAT64) or (int(ip) >> 32 == 0 and int(ip) > 1):
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
 def check_address(address: str, *, allow_loopback: bool = False) -> None:
-    """Refuse anything but public unicast addresses (loopback only when the operator allows it)."""
+    """Refuse anything but public unicast addresses (loopback only when the operator allows it). An IPv6
+    address that embeds an IPv4 one is judged by the IPv4 address it stands for."""
     ip = ipaddress.ip_address(address)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = embedded_ipv4(ip)
+        if embedded is not None:
+            try:
+                check_address(str(embedded), allow_loopback=allow_loopback)
+            except FetchRefused as exc:
+                raise FetchRefused(f"address {ip} embeds {embedded}: {exc}") from None
+            if ip.ipv4_mapped is not None:
+                return
     if ip.is_loopback:
         if allow_loopback:
             return
@@ -58,6 +85,15 @@ def check_address(address: str, *, allow_loopback: bool = False) -> None:
         raise FetchRefused(f"address {ip} is link-local (cloud metadata services live there)")
     if ip.is_private or ip.is_multicast or ip.is_reserved or ip.is_unspecified or not ip.is_global:
         raise FetchRefused(f"address {ip} is not a public address")
+
+
+def _parse(url: str | httpx.URL, base: httpx.URL | None = None) -> httpx.URL:
+    """The URL httpx would request, or FetchRefused: what httpx cannot parse (http://0177.0.0.1/, an octal
+    IPv4 some resolvers read as 127.0.0.1) is refused, never an error of ours."""
+    try:
+        return base.join(url) if base is not None else httpx.URL(url)
+    except (httpx.InvalidURL, ValueError, TypeError) as exc:
+        raise FetchRefused(f"not a valid URL ({exc})") from None
 
 
 @dataclass(frozen=True)
@@ -112,11 +148,11 @@ class SafeFetcher:
 
     def check_url(self, url: str) -> None:
         """Refuse a URL now that could never be fetched or posted to (it is checked again at use)."""
-        self._pin(httpx.URL(url))
+        self._pin(_parse(url))
 
     def post(self, url: str, body: bytes, headers: dict[str, str], *, timeout_s: float) -> int:
         """POST `body` to a checked address and return the status; redirects are not followed."""
-        pinned, host_header, extensions = self._pin(httpx.URL(url))
+        pinned, host_header, extensions = self._pin(_parse(url))
         with httpx.Client(transport=self._transport, timeout=timeout_s, follow_redirects=False,
                           trust_env=False) as client:
             request = client.build_request("POST", pinned, content=body, headers={**headers, **host_header},
@@ -130,7 +166,7 @@ class SafeFetcher:
 
     def get(self, url: str, *, content_type_prefix: str = "") -> Fetched:
         deadline = time.monotonic() + self.timeout_s
-        current = httpx.URL(url)
+        current = _parse(url)
         with httpx.Client(
             transport=self._transport, timeout=self.timeout_s, follow_redirects=False, trust_env=False
         ) as client:
@@ -145,7 +181,7 @@ class SafeFetcher:
                     raise FetchFailed(f"could not connect: {exc}") from exc
                 try:
                     if response.is_redirect:
-                        current = current.join(response.headers.get("location", ""))
+                        current = _parse(response.headers.get("location", ""), base=current)
                         continue
                     return self._read(response, str(current), content_type_prefix, deadline)
                 finally:

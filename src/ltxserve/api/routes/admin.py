@@ -5,14 +5,16 @@ from __future__ import annotations
 from dataclasses import asdict
 from datetime import datetime
 from decimal import Decimal
+from typing import Annotated
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 from starlette.concurrency import run_in_threadpool
 
 from ...billing import keys
-from ...billing.prices import to_dollars, to_micro
+from ...billing.prices import MAX_GRANT_DOLLARS, to_dollars, to_micro
 from ...errors import FieldIssue, InvalidRequest
+from ...request import plain_text
 from ..deps import AdminAccess, ServicesDep
 from ..errors import ERROR_RESPONSES
 
@@ -24,16 +26,34 @@ router = APIRouter(
 )
 
 
+MICRO_DOLLAR = 0.000001
+
+
+def _dollars_schema(minimum: float) -> WithJsonSchema:
+    """Dollars as the API documents them: a JSON number, kept in whole micro-dollars (rounded half up)."""
+    return WithJsonSchema({"type": "number", "minimum": minimum, "maximum": float(MAX_GRANT_DOLLARS),
+                           "description": "US dollars; amounts are kept in whole micro-dollars, rounded half up"})
+
+
 class KeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     name: str = Field("", max_length=200)
-    scopes: list[str] = Field(["ltx-2-fast"], description=f"Any of {', '.join(keys.SCOPES)}")
-    credits: Decimal = Field(Decimal(0), ge=0, description="Starting balance in US dollars")
-    rpm_limit: int | None = Field(None, gt=0, description="Requests a minute; default: the server's")
-    concurrency_limit: int | None = Field(None, gt=0, description="Generations at once; default: the server's")
+    scopes: list[keys.Scope] = Field(["ltx-2-fast"], description="What the key may do: the model, and 4k")
+    credits: Annotated[Decimal, Field(ge=0, le=MAX_GRANT_DOLLARS), _dollars_schema(0)] = Decimal(0)
+    rpm_limit: int | None = Field(None, gt=0, le=1_000_000, description="Requests a minute; default: the server's")
+    concurrency_limit: int | None = Field(
+        None, gt=0, le=10_000, description="Generations at once; default: the server's"
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return plain_text(value)
 
     @field_validator("scopes")
     @classmethod
-    def _known(cls, value: list[str]) -> list[str]:
+    def _once_each(cls, value: list[str]) -> list[str]:
         return list(keys.check_scopes(value))
 
 
@@ -58,7 +78,9 @@ class CreatedKey(KeyOut):
 
 
 class CreditsAdd(BaseModel):
-    amount: Decimal = Field(gt=0, description="US dollars to add")
+    model_config = ConfigDict(extra="forbid")
+
+    amount: Annotated[Decimal, Field(ge=Decimal(str(MICRO_DOLLAR)), le=MAX_GRANT_DOLLARS), _dollars_schema(MICRO_DOLLAR)]
 
 
 @router.post("/keys", status_code=201, response_model=CreatedKey, summary="Create an API key")

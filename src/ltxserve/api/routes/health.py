@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.concurrency import run_in_threadpool
 
@@ -37,6 +37,12 @@ async def readyz(request: Request, services: ServicesDep) -> JSONResponse:
     return JSONResponse({"status": "ready", "workers": workers, "embedded_worker": embedded})
 
 
-@router.get("/metrics", summary="Prometheus metrics")
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}},
+                     "description": "Prometheus' text exposition format"}},
+)
 async def metrics(services: ServicesDep) -> Response:
     return Response(await run_in_threadpool(services.metrics.render), media_type=CONTENT_TYPE_LATEST)

@@ -69,43 +69,6 @@ def submitted(base: str, job: JobView) -> Submitted:
     )
 
 
-@router.post(
-    "/v2/{model}",
-    status_code=202,
-    response_model=Submitted,
-    summary="Submit a generation; poll, stream or get a webhook for its outcome",
-    responses=error_responses(
-        400, 401, 403, 404, 406, 429, 500, 502, s409="The Idempotency-Key was used before with another body"
-    ),
-)
-async def submit(
-    model: Model,
-    key: GenerationKey,
-    body: AsyncGenerationRequest,
-    request: Request,
-    services: ServicesDep,
-    idempotency_key: Annotated[
-        str | None,
-        Header(alias="Idempotency-Key", min_length=1, max_length=255,
-               description="Same key and body: the same request back, charged once"),
-    ] = None,
-) -> Submitted:
-    base = base_url(services, request)
-    digest = request_hash(body)
-    if idempotency_key is not None:
-        earlier = await run_in_threadpool(services.store.replay, key.id, idempotency_key, digest)
-        if earlier is not None:
-            return submitted(base, earlier)
-    if body.webhook_url is not None:
-        try:
-            await run_in_threadpool(services.fetcher.check_url, body.webhook_url)
-        except (FetchRefused, FetchFailed) as exc:
-            raise InvalidRequest([FieldIssue("webhook_url", f"URL refused: {exc}")]) from None
-    delivery = Delivery(idempotency_key, digest, body.webhook_url, base)
-    job = await accept(services, request, key, model, body.generation(), delivery)
-    return submitted(base, job)
-
-
 async def owned_job(request_id: str, key: CurrentKey, services: ServicesDep) -> JobView:
     job = await run_in_threadpool(services.store.get_for_key, request_id, key.id)
     if job is None:
@@ -241,3 +204,41 @@ async def output(
 )
 async def get_webhook_secret(key: CurrentKey, services: ServicesDep) -> WebhookSecretOut:
     return WebhookSecretOut(secret=await run_in_threadpool(webhook_secret, services.db, key.id))
+
+
+# Last: `/v2/{model}` would otherwise stand for `/v2/webhook-secret` in a 405's Allow header.
+@router.post(
+    "/v2/{model}",
+    status_code=202,
+    response_model=Submitted,
+    summary="Submit a generation; poll, stream or get a webhook for its outcome",
+    responses=error_responses(
+        400, 401, 403, 404, 406, 429, 500, 502, s409="The Idempotency-Key was used before with another body"
+    ),
+)
+async def submit(
+    model: Model,
+    key: GenerationKey,
+    body: AsyncGenerationRequest,
+    request: Request,
+    services: ServicesDep,
+    idempotency_key: Annotated[
+        str | None,
+        Header(alias="Idempotency-Key", min_length=1, max_length=255, pattern=r"^[\x21-\x7e]+$",
+               description="Printable ASCII. Same key and body: the same request back, charged once"),
+    ] = None,
+) -> Submitted:
+    base = base_url(services, request)
+    digest = request_hash(body)
+    if idempotency_key is not None:
+        earlier = await run_in_threadpool(services.store.replay, key.id, idempotency_key, digest)
+        if earlier is not None:
+            return submitted(base, earlier)
+    if body.webhook_url is not None:
+        try:
+            await run_in_threadpool(services.fetcher.check_url, body.webhook_url)
+        except (FetchRefused, FetchFailed) as exc:
+            raise InvalidRequest([FieldIssue("webhook_url", f"URL refused: {exc}")]) from None
+    delivery = Delivery(idempotency_key, digest, body.webhook_url, base)
+    job = await accept(services, request, key, model, body.generation(), delivery)
+    return submitted(base, job)
