@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tests.servers import free_port
 
-BIN = sorted(Path("/usr/lib/postgresql").glob("*/bin"))[-1]
+BIN = max(Path("/usr/lib/postgresql").glob("*/bin"))
 
 
 class PrivatePostgres:

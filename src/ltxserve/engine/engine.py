@@ -20,8 +20,6 @@ from .spec import REFINE_MAX_PIXELS, Geometry, Progress, ProgressFn, RenderSpec
 from .speed import SpeedSettings, apply_speedups
 
 
-
-
 @dataclass(frozen=True)
 class EngineSettings:
     # Temporal decode tiles in pixel frames (decode.TemporalTiles): the reference's 80-frame tiles, 24 shared.

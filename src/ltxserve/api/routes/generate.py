@@ -132,6 +132,9 @@ async def _wait_while_connected(services: Services, request: Request, job_id: st
     leaving = asyncio.ensure_future(_client_left(request))
     try:
         await asyncio.wait((waiting, leaving), return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:
+        waiting.cancel()  # the request itself was canceled (the server is stopping)
+        raise
     finally:
         leaving.cancel()
     if waiting.done():
