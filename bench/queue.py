@@ -1,25 +1,32 @@
-"""How fast the async path hands a job to an idle worker, and how many status polls it answers.
+"""The control plane under load: how fast the async path hands a job to an idle worker, how status polls
+compare with /healthz on the same server, what 1,000 open event streams cost, and what the sync
+endpoint adds to a generation.
 
 1. Submit-to-start latency with an idle worker: `POST /v2/ltx-2-fast`, then the job's own record says
-   when a worker claimed it (`metrics.queue_time`: the job store's acceptance and claim times). Each job
-   is canceled as soon as it starts (the worker drops it at its first progress report), and the
-   worker is let go idle before the next submit. Measured for the embedded worker (woken in-process)
-   and for a separate `ltxserve worker` process (which finds jobs by polling the database every
-   LTXSERVE_WORKER_POLL_S on SQLite; woken by NOTIFY on PostgreSQL), one database for both shapes.
-2. `GET /v2/requests/{id}/status` under 50 concurrent pollers (`wrk`, Debian: apt-get install wrk):
-   requests/s and latency, for a finished request and for one waiting in the queue (which also counts
-   its queue position).
+   when a worker claimed it (`metrics.queue_time`). Each job is canceled as soon as it starts, and the
+   worker is let go idle before the next submit. For the server's own (supervised) worker and for a
+   separate `ltxserve worker` process, on one database.
+2. `GET /healthz` and `GET /v2/requests/{id}/status` under 50 concurrent clients (`wrk`), back to back on
+   the same API-only server: idle, then while the worker generates (a finished request, and one
+   waiting in the queue, which adds its queue position). The ratio status/healthz is the figure of merit.
+3. CPU of the API process while 1,000 `/events` streams stay open on requests that do not change.
+4. The sync endpoint's own overhead: a `POST /v1/ltx-2-fast` round trip less the worker's generation
+   time (`x-generation-time`), median of several.
 
-    python -m bench.queue [--database-url URL] [--samples 50] [--pollers 50] [--load-seconds 10] [--out FILE]
+    python -m bench.queue [--database-url URL] [--samples 30] [--pollers 50] [--load-seconds 10]
+                          [--streams 1000] [--out FILE]
 
 --database-url: an empty PostgreSQL database or schema (default: a SQLite file in a temporary folder).
+Needs `wrk` (Debian: apt-get install wrk).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import platform
+import resource
 import shutil
 import statistics
 import sys
@@ -34,6 +41,7 @@ from bench._serving import free_port, start, wait_ready, write_result, wrk
 
 ROOT = Path(__file__).resolve().parents[1]
 BODY = {"prompt": "a lighthouse at dusk, waves", "duration": 6, "resolution": "1080p", "generate_audio": False}
+LONG = {**BODY, "duration": 10, "resolution": "2k"}
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -45,12 +53,16 @@ def _status(base: str, headers: dict, request_id: str) -> dict:
     return requests.get(f"{base}/v2/requests/{request_id}/status", headers=headers, timeout=30).json()
 
 
+def _submit(base: str, headers: dict, body: dict) -> str:
+    return requests.post(f"{base}/v2/ltx-2-fast", json=body, headers=headers, timeout=30).json()["request_id"]
+
+
 def submit_to_start(base: str, api_key: str, samples: int, idle_s: float) -> list[float]:
     headers = {"x-api-key": api_key}
     latencies = []
     for _ in range(samples):
         time.sleep(idle_s)
-        request_id = requests.post(f"{base}/v2/ltx-2-fast", json=BODY, headers=headers, timeout=30).json()["request_id"]
+        request_id = _submit(base, headers, BODY)
         while _status(base, headers, request_id)["status"] == "QUEUED":
             time.sleep(0.01)
         requests.post(f"{base}/v2/requests/{request_id}/cancel", headers=headers, timeout=30)
@@ -63,24 +75,76 @@ def _summary(latencies: list[float]) -> dict:
             "p99_ms": _percentile(latencies, 0.99), "max_ms": max(latencies)}
 
 
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _open_streams(port: int, api_key: str, request_ids: list[str], count: int) -> list:
+    """`count` event streams, spread over the requests, each read to its first event and then left open."""
+    streams = []
+    for index in range(count):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        request_id = request_ids[index % len(request_ids)]
+        writer.write(f"GET /v2/requests/{request_id}/events HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                     f"x-api-key: {api_key}\r\nAccept: text/event-stream\r\n\r\n".encode())
+        await writer.drain()
+        streams.append((reader, writer))
+    for reader, _ in streams:
+        await reader.readuntil(b"\n\n")  # the headers
+        await reader.readuntil(b"\n\n")  # the replayed QUEUED event
+    return streams
+
+
+def streams_cpu(pid: int, port: int, api_key: str, request_ids: list[str], count: int, seconds: float) -> dict:
+    async def measure() -> dict:
+        streams = await _open_streams(port, api_key, request_ids, count)
+        await asyncio.sleep(1.0)
+        before, started = _cpu_seconds(pid), time.monotonic()
+        await asyncio.sleep(seconds)
+        used = _cpu_seconds(pid) - before
+        elapsed = time.monotonic() - started
+        for _, writer in streams:
+            writer.close()
+        return {"streams": count, "seconds": round(elapsed, 1), "cpu_percent_of_one_core": round(100 * used / elapsed, 2)}
+
+    return asyncio.run(measure())
+
+
+def sync_overhead(base: str, headers: dict, samples: int) -> dict:
+    overheads = []
+    for _ in range(samples):
+        started = time.perf_counter()
+        response = requests.post(f"{base}/v1/ltx-2-fast", json=BODY, headers=headers, timeout=300)
+        total = time.perf_counter() - started
+        assert response.status_code == 200, response.text
+        overheads.append((total - float(response.headers["x-generation-time"])) * 1000)
+    return {"samples": samples, "p50_ms": round(statistics.median(overheads), 1),
+            "max_ms": round(max(overheads), 1)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--samples", type=int, default=50)
+    parser.add_argument("--samples", type=int, default=30)
     parser.add_argument("--idle-s", type=float, default=1.0, help="pause before each submit: the worker is idle")
     parser.add_argument("--pollers", type=int, default=50)
     parser.add_argument("--load-seconds", type=int, default=10)
+    parser.add_argument("--streams", type=int, default=1000)
     parser.add_argument("--database-url", help="empty PostgreSQL database or schema (default: SQLite)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "queue.json")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("needs the wrk program (Debian: apt-get install wrk)")
     os.environ["HF_HUB_OFFLINE"] = "1"
+    # Room for the open streams on both ends (the servers inherit the limit).
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 8192)), hard))
 
     from ltxserve.billing.keys import create_key
     from ltxserve.config import Settings
     from ltxserve.db import Database
 
-    latency, polls = {}, {}
+    latency, polls, streams, overhead = {}, {}, {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp)
         database = args.database_url or Settings(data_dir=data_dir).database
@@ -94,9 +158,11 @@ def main() -> None:
             embedded_port, separate_port = free_port(), free_port()
             processes.append(start(data_dir, embedded_port, log_name="embedded.log", database_url=database))
             wait_ready(processes[0], embedded_port)
-            latency["embedded worker"] = _summary(
-                submit_to_start(f"http://127.0.0.1:{embedded_port}", api_key, args.samples, args.idle_s))
+            embedded = f"http://127.0.0.1:{embedded_port}"
+            latency["embedded worker"] = _summary(submit_to_start(embedded, api_key, args.samples, args.idle_s))
             print(f"embedded worker: {latency['embedded worker']}", flush=True)
+            overhead["sync POST /v1, embedded worker"] = sync_overhead(embedded, headers, max(5, args.samples // 3))
+            print(f"sync overhead: {overhead}", flush=True)
 
             # The other shape on the same database: an API-only server and a worker process.
             processes[0].terminate()
@@ -109,17 +175,27 @@ def main() -> None:
             latency["worker process"] = _summary(submit_to_start(base, api_key, args.samples, args.idle_s))
             print(f"worker process: {latency['worker process']}", flush=True)
 
-            finished = requests.post(f"{base}/v2/ltx-2-fast", json=BODY, headers=headers, timeout=30).json()
-            while _status(base, headers, finished["request_id"])["status"] not in ("COMPLETED", "FAILED"):
+            finished = _submit(base, headers, BODY)
+            while _status(base, headers, finished)["status"] not in ("COMPLETED", "FAILED"):
                 time.sleep(0.1)
-            # Two long clips ahead of it keep a third request queued while it is polled.
-            ahead = [requests.post(f"{base}/v2/ltx-2-fast", json={**BODY, "duration": 10}, headers=headers,
-                                   timeout=30).json()["request_id"] for _ in range(3)]
-            for name, request_id in (("finished request", finished["request_id"]), ("queued request", ahead[-1])):
-                polls[name] = wrk(f"{base}/v2/requests/{request_id}/status", args.load_seconds, args.pollers,
-                                  headers=headers)
+
+            def load(name: str, path: str) -> None:
+                polls[name] = wrk(f"{base}{path}", args.load_seconds, args.pollers, headers=headers)
                 print(f"{name}: {polls[name]}", flush=True)
+
+            load("healthz, idle", "/healthz")
+            load("status of a finished request, idle", f"/v2/requests/{finished}/status")
+            # Long clips keep the worker generating, and the last of them queued, while polls run.
+            ahead = [_submit(base, headers, LONG) for _ in range(4)]
+            while _status(base, headers, ahead[0])["status"] != "PROCESSING":
+                time.sleep(0.1)
+            load("healthz, generating", "/healthz")
+            load("status of a finished request, generating", f"/v2/requests/{finished}/status")
+            load("status of a queued request, generating", f"/v2/requests/{ahead[-1]}/status")
             assert _status(base, headers, ahead[-1])["status"] == "QUEUED", "the polled request left the queue"
+            streams = streams_cpu(processes[1].pid, separate_port, api_key, ahead[1:], args.streams,
+                                  args.load_seconds)
+            print(f"streams: {streams}", flush=True)
             for request_id in ahead:
                 requests.post(f"{base}/v2/requests/{request_id}/cancel", headers=headers, timeout=30)
         finally:
@@ -128,20 +204,37 @@ def main() -> None:
                     process.terminate()
                     process.wait(60)
 
+    ratios = {
+        "idle": polls["status of a finished request, idle"]["requests_per_s"]
+        / polls["healthz, idle"]["requests_per_s"],
+        "generating, finished request": polls["status of a finished request, generating"]["requests_per_s"]
+        / polls["healthz, generating"]["requests_per_s"],
+        "generating, queued request": polls["status of a queued request, generating"]["requests_per_s"]
+        / polls["healthz, generating"]["requests_per_s"],
+    }
     result = {
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
         "database": "postgresql" if args.database_url else "sqlite",
         "submit_to_start_ms": latency,
-        "status_polls": {"pollers": args.pollers, "seconds": args.load_seconds, **polls},
+        "polls": {"clients": args.pollers, "seconds": args.load_seconds, **polls},
+        "status_over_healthz": {name: round(value, 3) for name, value in ratios.items()},
+        "idle_event_streams": streams,
+        "sync_overhead_ms": overhead,
     }
     print()
-    print(f"{'submit -> worker starts (ms), ' + result['database']:<36}{'p50':>9}{'p99':>9}{'max':>9}")
+    print(f"{'submit -> worker starts (ms), ' + result['database']:<44}{'p50':>9}{'p99':>9}{'max':>9}")
     for name, numbers in latency.items():
-        print(f"{name:<36}{numbers['p50_ms']:>9.1f}{numbers['p99_ms']:>9.1f}{numbers['max_ms']:>9.1f}")
+        print(f"{name:<44}{numbers['p50_ms']:>9.1f}{numbers['p99_ms']:>9.1f}{numbers['max_ms']:>9.1f}")
     print()
-    print(f"{'status polls, ' + str(args.pollers) + ' pollers':<36}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}")
+    print(f"{str(args.pollers) + ' clients':<44}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}")
     for name, numbers in polls.items():
-        print(f"{name:<36}{numbers['requests_per_s']:>9.0f}{numbers['p50_ms']:>9.2f}{numbers['p99_ms']:>9.2f}")
+        print(f"{name:<44}{numbers['requests_per_s']:>9.0f}{numbers['p50_ms']:>9.2f}{numbers['p99_ms']:>9.2f}")
+    print()
+    for name, value in ratios.items():
+        print(f"status / healthz, {name:<26}{value:>9.3f}")
+    print(f"{streams['streams']} idle event streams: {streams['cpu_percent_of_one_core']}% of one core")
+    for name, numbers in overhead.items():
+        print(f"{name}: {numbers['p50_ms']} ms a request (median of {numbers['samples']})")
     write_result(args.out, result)
 
 

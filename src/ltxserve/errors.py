@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .billing.prices import format_dollars
+
 
 class LtxServeError(Exception):
     code = "internal_error"
@@ -68,13 +70,31 @@ class ModelNotFound(NotFound):
 class InsufficientCredits(LtxServeError):
     code = "insufficient_credits"
 
+    @classmethod
+    def for_price(cls, price: int, available: int) -> InsufficientCredits:
+        """Amounts in micro-dollars."""
+        return cls(
+            f"Insufficient credits: this request costs ${format_dollars(price)} and the key has "
+            f"${format_dollars(available)} left. Add credits or ask for a shorter or smaller clip."
+        )
+
 
 class RateLimited(LtxServeError):
     code = "rate_limited"
 
+    # Seconds a client is told to wait when its key already runs as many generations as it may.
+    CONCURRENCY_RETRY_AFTER_S = 5
+
     def __init__(self, message: str, retry_after_s: int) -> None:
         super().__init__(message)
         self.retry_after_s = max(1, retry_after_s)
+
+    @classmethod
+    def at_concurrency(cls, active: int) -> RateLimited:
+        return cls(
+            f"This key already has {active} generation(s) queued or running, its limit. Retry when one finishes.",
+            cls.CONCURRENCY_RETRY_AFTER_S,
+        )
 
 
 class NoWorkerAvailable(LtxServeError):
@@ -107,6 +127,13 @@ class Conflict(LtxServeError):
 
 class IdempotencyConflict(Conflict):
     code = "idempotency_conflict"
+
+    @classmethod
+    def for_key(cls, idempotency_key: str, earlier_id: str) -> IdempotencyConflict:
+        return cls(
+            f"The Idempotency-Key {idempotency_key!r} was already used for request {earlier_id} with a "
+            "different body. Use a new key for a new request."
+        )
 
 
 class Gone(LtxServeError):

@@ -8,10 +8,10 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from ltxserve.billing import keys
-from ltxserve.db import ApiKey, Base, Database, Job, LedgerEntry, ServerSecret
+from ltxserve.db import Base, Database, Job, LedgerEntry, ServerSecret, utcnow
 from ltxserve.db.database import MIGRATIONS
 from ltxserve.jobs import JobStore
 
@@ -45,15 +45,17 @@ def test_upgrading_keeps_jobs_keys_and_money_and_makes_one_signing_secret(db):
     upgrade(db, "0001")
     # Rows as 0001 knew them (the models' newer columns do not exist yet).
     with db.write() as session:
-        session.execute(ApiKey.__table__.insert().values(
-            id="key_old", key_hash="0" * 64, prefix="ltx_old", scopes=["ltx-2-fast"]))
+        session.execute(text(
+            "INSERT INTO api_keys (id, name, key_hash, prefix, scopes, created_at) "
+            "VALUES ('key_old', '', :hash, 'ltx_old', '[\"ltx-2-fast\"]', :now)"), {"hash": "0" * 64, "now": utcnow()})
         session.execute(Job.__table__.insert().values(
             id="old", key_id="key_old", model="ltx-2-fast", status="COMPLETED", request={"prompt": "p"}, price=300_000,
             attempts=1, result_key="old.mp4"))
         session.execute(LedgerEntry.__table__.insert().values(key_id="key_old", kind="grant", amount=2_000_000))
     db.migrate()
     store = JobStore(db)
-    assert store.get("old").result_key == "old.mp4" and store.balance("key_old") == 2_000_000
+    # The running balance starts from what the ledger sums to.
+    assert store.records.get("old").result_key == "old.mp4" and keys.balance(store.db, "key_old") == 2_000_000
     assert keys.webhook_secret(db, "key_old").startswith("whsec_")
     with db.read() as session:
         secrets = session.scalars(select(ServerSecret.value)).all()

@@ -28,16 +28,16 @@ def store(tmp_path):
 
 def finished_job(store: JobStore, url: str, job_id: str = "j1") -> str:
     key = keys.create_key(store.db, credits=Decimal(1)).info
-    store.submit(key, job_id=job_id, model="ltx-2-fast", request={"prompt": "p"}, price=1, image=None,
+    store.intake.submit(key, job_id=job_id, model="ltx-2-fast", request={"prompt": "p"}, price=1, image=None,
                  concurrency_limit=1, webhook_url=url)
-    store.claim("w1")
-    store.complete(job_id, "w1", f"{job_id}.mp4", {"seed": 7})
+    store.queue.claim("w1")
+    store.queue.complete(job_id, "w1", f"{job_id}.mp4", {"seed": 7})
     return key.id
 
 
 def dispatcher(store: JobStore, policy: RetryPolicy, *, allow_loopback: bool = True) -> WebhookDispatcher:
     sender = SafeFetcher(max_bytes=1, timeout_s=5, allow_loopback=allow_loopback)
-    return WebhookDispatcher(store.db, store, sender, lambda job: {"request_id": job.id, "status": job.status},
+    return WebhookDispatcher(store, sender, lambda job: {"request_id": job.id, "status": job.status},
                              policy)
 
 

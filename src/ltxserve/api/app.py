@@ -40,20 +40,20 @@ async def _every(name: str, seconds: float, duty: Callable[[], object], threads:
 def _expire_results(services: Services) -> None:
     """Delete results past their retention time: from storage first, then the record."""
     cutoff = utcnow() - timedelta(seconds=services.settings.result_ttl_s)
-    for job_id, key in services.store.expirable(cutoff):
+    for job_id, key in services.store.records.expirable(cutoff):
         services.storage.delete(key)
-        services.store.mark_expired(job_id)
+        services.store.records.mark_expired(job_id)
         log.info("result expired", extra={"request_id": job_id})
 
 
 def _sweep_records(services: Services) -> None:
     """Delete the records of requests that ended more than LTXSERVE_RECORD_TTL_S ago (their clips first)."""
     cutoff = utcnow() - timedelta(seconds=services.settings.record_ttl_s)
-    while batch := services.store.sweepable(cutoff):
+    while batch := services.store.records.sweepable(cutoff):
         for _, result_key in batch:
             if result_key is not None:
                 services.storage.delete(result_key)
-        services.store.sweep([job_id for job_id, _ in batch], workers_seen_before=cutoff)
+        services.store.records.sweep([job_id for job_id, _ in batch], workers_seen_before=cutoff)
         log.info("records swept", extra={"count": len(batch)})
 
 
@@ -66,11 +66,11 @@ def create_app(settings: Settings) -> FastAPI:
         if settings.embedded_workers:
             services.supervisor = WorkerSupervisor(settings, services.store, services.metrics.generation_seconds.observe)
             services.supervisor.start()
-        services.start_pools()
+        services.start()
         threads = anyio.CapacityLimiter(3)
         duties = [
             # Take back jobs from dead workers even while no request is waiting on them.
-            asyncio.create_task(_every("reap", settings.lease_s / 2, services.store.reap, threads)),
+            asyncio.create_task(_every("reap", settings.lease_s / 2, services.store.queue.reap, threads)),
             asyncio.create_task(_every("webhooks", 0.5, services.webhooks.run_due, threads)),
             asyncio.create_task(
                 _every("expiry", min(60.0, settings.result_ttl_s / 4), lambda: _expire_results(services), threads)

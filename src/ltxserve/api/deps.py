@@ -39,8 +39,10 @@ Model = Annotated[str, Depends(known_model)]
 ApiKeyHeader = Annotated[str | None, Security(_api_key)]
 
 
-async def current_key(request: Request, services: ServicesDep, secret: ApiKeyHeader):
-    key = await run_in_threadpool(authenticate, services.db, secret)
+async def current_key(request: Request, services: ServicesDep, secret: ApiKeyHeader) -> KeyInfo:
+    """The caller's key, as looked up within the last few seconds (reads: a revoked key may still poll for
+    up to LTXSERVE's KeyCache.ttl_s)."""
+    key = services.keys.cached(secret) or await run_in_threadpool(services.keys.authenticate, secret)
     request.state.key_id = key.id
     return key
 
@@ -48,7 +50,18 @@ async def current_key(request: Request, services: ServicesDep, secret: ApiKeyHea
 CurrentKey = Annotated[KeyInfo, Depends(current_key)]
 
 
-async def generation_key(request: Request, services: ServicesDep, key: CurrentKey) -> KeyInfo:
+async def checked_key(request: Request, services: ServicesDep, secret: ApiKeyHeader) -> KeyInfo:
+    """The caller's key as the database has it now: whatever may spend money is never let through on a
+    revoked key."""
+    key = await run_in_threadpool(services.keys.authenticate, secret)
+    request.state.key_id = key.id
+    return key
+
+
+CheckedKey = Annotated[KeyInfo, Depends(checked_key)]
+
+
+async def generation_key(request: Request, services: ServicesDep, key: CheckedKey) -> KeyInfo:
     """The caller's key, counted against its requests-a-minute limit."""
     per_minute = key.rpm_limit or services.settings.default_rpm
     window = await run_in_threadpool(services.limiter.hit, key.id, per_minute)

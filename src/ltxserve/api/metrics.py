@@ -27,14 +27,14 @@ class _StoreCollector:
         ]
 
     def collect(self):
-        yield GaugeMetricFamily("ltxserve_queue_depth", "Jobs waiting for a worker", value=self._store.queue_depth())
+        yield GaugeMetricFamily("ltxserve_queue_depth", "Jobs waiting for a worker", value=self._store.queue.depth())
         yield GaugeMetricFamily(
-            "ltxserve_live_workers", "Workers heartbeating within one lease", value=self._store.live_workers()
+            "ltxserve_live_workers", "Workers heartbeating within one lease", value=self._store.workers.live()
         )
         yield CounterMetricFamily(
             "ltxserve_credits_charged_dollars",
             "Credits captured for successful generations, in US dollars",
-            value=float(to_dollars(self._store.captured_total())),
+            value=float(to_dollars(self._store.records.captured_total())),
         )
 
 

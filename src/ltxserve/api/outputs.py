@@ -10,10 +10,9 @@ from datetime import timedelta
 from urllib.parse import urlencode
 
 from fastapi.responses import FileResponse, RedirectResponse, Response, StreamingResponse
-from sqlalchemy import select
 
-from ..db import Database, ServerSecret
 from ..jobs import JobView
+from ..jobs.records import Records
 from ..storage import ResultStorage
 
 
@@ -21,22 +20,21 @@ class OutputLinks:
     """`/v2/requests/{id}/output?expires=...&signature=...`, valid until the result's deletion time and
     signed with a secret kept in the database, so every server process sharing it accepts the link."""
 
-    def __init__(self, db: Database, ttl_s: float) -> None:
-        self._db = db
+    def __init__(self, records: Records, ttl_s: float) -> None:
+        self._records = records
         self.ttl = timedelta(seconds=ttl_s)
         self._secret: bytes | None = None
 
     def _key(self) -> bytes:
         if self._secret is None:
-            with self._db.read() as session:
-                value = session.scalar(select(ServerSecret.value).where(ServerSecret.name == "output_url"))
-            self._secret = value.encode()
+            self._secret = self._records.server_secret("output_url").encode()
         return self._secret
 
     def _signature(self, job_id: str, expires: int) -> str:
         return hmac.new(self._key(), f"{job_id}:{expires}".encode(), hashlib.sha256).hexdigest()
 
     def expires_at(self, job: JobView) -> int:
+        assert job.finished_at is not None, "only a finished job has an output"
         return int((job.finished_at + self.ttl).timestamp())
 
     def url(self, base: str, job: JobView) -> str:

@@ -10,6 +10,7 @@ from limits import RateLimitItemPerMinute
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
+
 @dataclass(frozen=True)
 class Window:
     allowed: bool

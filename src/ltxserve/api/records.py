@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import BaseModel, Field
 
 from ..billing.prices import to_dollars
 from ..jobs import JobStatus, JobView
-
-if TYPE_CHECKING:
-    from .services import Services
+from .outputs import OutputLinks
 
 
 class ProgressOut(BaseModel):
@@ -55,12 +53,14 @@ def _seconds(start: datetime | None, end: datetime | None) -> float | None:
     return round((end - start).total_seconds(), 3) if start is not None and end is not None else None
 
 
-def status_of(services: Services, job: JobView, balance: int) -> dict[str, Any]:
+def status_of(job: JobView, balance: int, position: int | None) -> dict[str, Any]:
+    """A request's status fields, given its key's balance and (while queued) its turn."""
     processing = job.status is JobStatus.PROCESSING and job.progress_stage is not None
-    return dict(
-        request_id=job.id,
-        status=job.status,
-        metrics=MetricsOut(
+    ended = job.status in (JobStatus.FAILED, JobStatus.CANCELED)
+    return {
+        "request_id": job.id,
+        "status": job.status,
+        "metrics": MetricsOut(
             inference_time=job.generation_seconds,
             queue_time=_seconds(job.created_at, job.started_at),
             cost=float(to_dollars(job.price)) if job.status is JobStatus.COMPLETED else 0.0,
@@ -68,22 +68,21 @@ def status_of(services: Services, job: JobView, balance: int) -> dict[str, Any]:
             timings=(job.result or {}).get("timings"),
             attempts=job.attempts,
         ),
-        queue_position=services.store.queue_position(job) if job.status is JobStatus.QUEUED else None,
-        progress=ProgressOut(stage=job.progress_stage, step=job.progress_step, total=job.progress_total,
-                             percent=job.progress_percent) if processing else None,
-        error=job.error_message if job.status in (JobStatus.FAILED, JobStatus.CANCELED) else None,
-        code=job.error_code if job.status in (JobStatus.FAILED, JobStatus.CANCELED) else None,
-    )
+        "queue_position": position if job.status is JobStatus.QUEUED else None,
+        "progress": ProgressOut(stage=job.progress_stage, step=job.progress_step, total=job.progress_total,
+                                percent=job.progress_percent) if processing else None,
+        "error": job.error_message if ended else None,
+        "code": job.error_code if ended else None,
+    }
 
 
-def record_of(services: Services, job: JobView, base: str) -> RecordOut:
-    """The full record; `base` is the server's address as the client sees it."""
-    balance = services.store.balance(job.key_id)
+def record_of(job: JobView, balance: int, position: int | None, links: OutputLinks, base: str) -> RecordOut:
+    """The full record; `base` is the server's address as the client sees it (for the output link)."""
     available = job.status is JobStatus.COMPLETED and job.result_key is not None
     return RecordOut(
-        **status_of(services, job, balance),
-        output=services.links.url(base, job) if available else None,
-        output_expires_at=job.finished_at + services.links.ttl if available else None,
+        **status_of(job, balance, position),
+        output=links.url(base, job) if available else None,
+        output_expires_at=job.finished_at + links.ttl if available and job.finished_at else None,
         output_expired_at=job.result_expired_at,
         seed=(job.result or {}).get("seed", job.request.get("seed")),
         created_at=job.created_at,
@@ -93,8 +92,8 @@ def record_of(services: Services, job: JobView, base: str) -> RecordOut:
     )
 
 
-def webhook_event(services: Services, job: JobView) -> dict[str, Any]:
+def webhook_event(job: JobView, balance: int, links: OutputLinks, public_url: str | None) -> dict[str, Any]:
     """The body POSTed to a request's webhook_url when it ends: its record, named by event."""
-    base = job.base_url or services.settings.public_url or ""
-    record = record_of(services, job, base).model_dump(mode="json")
+    base = job.base_url or public_url or ""
+    record = record_of(job, balance, None, links, base).model_dump(mode="json")
     return {"event": f"request.{job.status.lower()}", **record}

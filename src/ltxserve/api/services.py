@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import anyio
 
+from ..billing import keys
 from ..billing.prices import PriceTable
 from ..config import Settings
 from ..db import Database
-from ..jobs import JobStore
+from ..jobs import JobStore, JobView
 from ..net.safe_fetch import SafeFetcher
 from ..storage import ResultStorage, storage_for
 from ..webhooks import RetryPolicy, WebhookDispatcher
 from . import records
+from .auth import KeyCache
+from .cache import StatusCache
+from .feed import EventFeed
 from .metrics import Metrics
 from .outputs import OutputLinks
 from .ratelimit import MinuteLimiter
@@ -34,49 +38,59 @@ class Services:
     prices: PriceTable
     limiter: MinuteLimiter
     metrics: Metrics
-    waiter: JobWaiter
     fetcher: SafeFetcher
-    webhooks: WebhookDispatcher | None = None
+    keys: KeyCache
+    feed: EventFeed
+    cache: StatusCache
+    waiter: JobWaiter
+    webhooks: WebhookDispatcher
     supervisor: WorkerSupervisor | None = None
     # Image downloads (up to LTXSERVE_FETCH_TIMEOUT_S each) run on threads of their own, so that slow image
     # hosts cannot take the threads that authenticate and answer every other request.
-    fetch_threads: anyio.CapacityLimiter | None = None
+    fetch_threads: anyio.CapacityLimiter | None = field(default=None)
 
     FETCH_THREADS = 16
 
-    def start_pools(self) -> None:
+    def start(self) -> None:
         """In the running event loop, where anyio's limiters must be made."""
         self.fetch_threads = anyio.CapacityLimiter(self.FETCH_THREADS)
+        self.feed.start()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Services:
         db = Database(settings.database)
         store = JobStore(db, lease_s=settings.lease_s, max_attempts=settings.max_attempts)
         fetcher = SafeFetcher.for_images(settings)
-        services = cls(
-            settings=settings,
-            db=db,
-            store=store,
-            storage=storage_for(settings),
-            links=OutputLinks(db, settings.result_ttl_s),
-            prices=PriceTable.from_dollars(settings.prices),
-            limiter=MinuteLimiter(settings.rate_limit_storage),
-            metrics=Metrics(store),
-            waiter=JobWaiter(store),
-            fetcher=fetcher,
-        )
+        links = OutputLinks(store.records, settings.result_ttl_s)
+        feed = EventFeed(store)
+
+        def webhook_body(job: JobView) -> dict:
+            return records.webhook_event(job, keys.balance(db, job.key_id), links, settings.public_url)
+
         policy = RetryPolicy(
             timeout_s=settings.webhook_timeout_s,
             backoff_s=settings.webhook_backoff_s,
             backoff_max_s=settings.webhook_backoff_max_s,
             window_s=settings.webhook_retry_window_s,
         )
-        services.webhooks = WebhookDispatcher(db, store, fetcher, lambda job: records.webhook_event(services, job),
-                                              policy)
-        return services
+        return cls(
+            settings=settings,
+            db=db,
+            store=store,
+            storage=storage_for(settings),
+            links=links,
+            prices=PriceTable.from_dollars(settings.prices),
+            limiter=MinuteLimiter(settings.rate_limit_storage),
+            metrics=Metrics(store),
+            fetcher=fetcher,
+            keys=KeyCache(db),
+            feed=feed,
+            cache=StatusCache(store, feed),
+            waiter=JobWaiter(store, feed),
+            webhooks=WebhookDispatcher(store, fetcher, webhook_body, policy),
+        )
 
     def close(self) -> None:
-        self.waiter.close()
-        if self.webhooks is not None:
-            self.webhooks.close()
+        self.feed.stop()
+        self.webhooks.close()
         self.db.dispose()

@@ -32,6 +32,7 @@ class KeyInfo:
     concurrency_limit: int | None
     created_at: datetime
     revoked_at: datetime | None
+    priority: int = 0  # claims serve higher priorities first; equal ones take turns
 
     @classmethod
     def of(cls, row: ApiKey) -> KeyInfo:
@@ -44,6 +45,7 @@ class KeyInfo:
             concurrency_limit=row.concurrency_limit,
             created_at=row.created_at,
             revoked_at=row.revoked_at,
+            priority=row.priority or 0,
         )
 
 
@@ -72,6 +74,7 @@ def create_key(
     credits: Decimal = Decimal(0),
     rpm_limit: int | None = None,
     concurrency_limit: int | None = None,
+    priority: int = 0,
 ) -> NewKey:
     granted = grant_micro(credits, allow_zero=True)
     secret = KEY_PREFIX + secrets.token_urlsafe(32)
@@ -83,6 +86,7 @@ def create_key(
         scopes=list(check_scopes(scopes)),
         rpm_limit=rpm_limit,
         concurrency_limit=concurrency_limit,
+        priority=priority,
         created_at=utcnow(),
     )
     with db.write() as session:
@@ -139,6 +143,12 @@ def add_credits(db: Database, ident: str, dollars: Decimal, note: str = "") -> i
         ledger.grant(session, key.id, granted, note=note)
         session.flush()
         return ledger.balance(session, key.id)
+
+
+def balance(db: Database, key_id: str) -> int:
+    """The key's spendable balance, in micro-dollars."""
+    with db.read() as session:
+        return ledger.balance(session, key_id)
 
 
 def webhook_secret(db: Database, key_id: str) -> str:

@@ -1,4 +1,8 @@
-"""The credits ledger: append-only entries, balances derived by summing them.
+"""The credits ledger: append-only entries, and each key's running balance moved with every one of them.
+
+The entries are the audit log; `api_keys.balance` is what they sum to, kept in the same transaction so
+that a balance is one indexed read instead of a sum over the key's whole history. `audit` recomputes the
+sum, and the tests check that the two always agree.
 
 Every function takes the caller's session so that money moves in the same transaction as the job
 state it belongs to; none of them commits.
@@ -6,14 +10,16 @@ state it belongs to; none of them commits.
 
 from __future__ import annotations
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
-from ..db import LedgerEntry
+from ..db import ApiKey, LedgerEntry
 
 GRANT, RESERVE, CAPTURE, RELEASE = "grant", "reserve", "capture", "release"
 
-# What each kind of entry does to the spendable balance and to the amount held for running jobs.
+# What each kind of entry does to the spendable balance: a reserve holds the price (capture then spends
+# what is held, release gives it back).
+_SPENDABLE_DELTA = {GRANT: 1, RESERVE: -1, CAPTURE: 0, RELEASE: 1}
 _AVAILABLE = case(
     (LedgerEntry.kind.in_((GRANT, RELEASE)), LedgerEntry.amount),
     (LedgerEntry.kind == RESERVE, -LedgerEntry.amount),
@@ -26,12 +32,19 @@ _HELD = case(
 )
 
 
-def balance(session: Session, key_id: str) -> int:
-    """Spendable micro-dollars: grants, less what is held or spent."""
-    return session.scalar(select(func.coalesce(func.sum(_AVAILABLE), 0)).where(LedgerEntry.key_id == key_id))
+def balance(session: Session, key_id: str, *, lock: bool = False) -> int:
+    """Spendable micro-dollars: grants, less what is held or spent. `lock` holds the key's row (PostgreSQL)
+    until the transaction ends, so that a check and the entry that follows it cannot interleave."""
+    query = select(ApiKey.balance).where(ApiKey.id == key_id)
+    return session.scalar(query.with_for_update() if lock else query) or 0
 
 
 def balances(session: Session) -> dict[str, int]:
+    return {key_id: balance for key_id, balance in session.execute(select(ApiKey.id, ApiKey.balance))}
+
+
+def audit(session: Session) -> dict[str, int]:
+    """Each key's balance summed from its entries: what `balances` must equal."""
     rows = session.execute(select(LedgerEntry.key_id, func.sum(_AVAILABLE)).group_by(LedgerEntry.key_id))
     return {key_id: int(total) for key_id, total in rows}
 
@@ -48,6 +61,10 @@ def _append(session: Session, key_id: str, kind: str, amount: int, job_id: str |
     if amount < 0:
         raise ValueError("ledger amounts are positive; the kind gives the direction")
     session.add(LedgerEntry(key_id=key_id, job_id=job_id, kind=kind, amount=amount, note=note))
+    if _SPENDABLE_DELTA[kind]:
+        session.execute(
+            update(ApiKey).where(ApiKey.id == key_id).values(balance=ApiKey.balance + _SPENDABLE_DELTA[kind] * amount)
+        )
 
 
 def grant(session: Session, key_id: str, amount: int, note: str = "") -> None:

@@ -41,6 +41,7 @@ def _key_json(info: keys.KeyInfo, balance: int) -> dict:
         "scopes": list(info.scopes),
         "rpm_limit": info.rpm_limit,
         "concurrency_limit": info.concurrency_limit,
+        "priority": info.priority,
         "credits": format_dollars(balance),
         "created_at": info.created_at.isoformat(),
         "revoked_at": info.revoked_at.isoformat() if info.revoked_at else None,
@@ -54,6 +55,9 @@ def create(
     name: Annotated[str, typer.Option(help="A label for `keys list`")] = "",
     rpm: Annotated[Optional[int], typer.Option(min=1, max=1_000_000, help="Requests a minute (default: the server's)")] = None,
     concurrency: Annotated[Optional[int], typer.Option(min=1, max=10_000, help="Generations at once (default: the server's)")] = None,
+    priority: Annotated[
+        int, typer.Option(min=-1000, max=1000, help="Higher is served first; keys of equal priority take turns")
+    ] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the new key as JSON")] = False,
 ) -> None:
     """Create a key. It is printed this once; only its hash is kept."""
@@ -65,6 +69,7 @@ def create(
             credits=_dollars(credits),
             rpm_limit=rpm,
             concurrency_limit=concurrency,
+            priority=priority,
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
@@ -86,7 +91,7 @@ def list_(as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines
         for info, balance in rows:
             print(json.dumps(_key_json(info, balance)))
         return
-    table = Table("id", "name", "prefix", "scopes", "credits", "rpm", "at once", "created", "revoked")
+    table = Table("id", "name", "prefix", "scopes", "credits", "rpm", "at once", "priority", "created", "revoked")
     for info, balance in rows:
         table.add_row(
             info.id,
@@ -96,6 +101,7 @@ def list_(as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines
             f"${format_dollars(balance)}",
             str(info.rpm_limit or "default"),
             str(info.concurrency_limit or "default"),
+            str(info.priority),
             info.created_at.strftime("%Y-%m-%d %H:%M"),
             info.revoked_at.strftime("%Y-%m-%d %H:%M") if info.revoked_at else "",
         )

@@ -92,7 +92,7 @@ def worker(
     signal.signal(signal.SIGINT, request_stop)
     if link is not None:
         # Every change this worker makes, told to the server at once (on SQLite nothing else would tell it).
-        store.subscribe(lambda job_id, status: link.send("job", id=job_id, status=str(status)))
+        store.notices.subscribe(lambda job_id, status: link.send("job", id=job_id, status=str(status)))
         link.listen(on_wake=running.wake, on_server_gone=request_stop)
         link.send("ready", worker=running.id)
     running.run(stop)

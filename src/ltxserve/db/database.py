@@ -67,9 +67,11 @@ class Database:
         with self._writer.begin() as session:
             yield session
 
-    def listen(self, channel: str, on_notify: Callable[[], None], stop: threading.Event) -> None:
-        """PostgreSQL only: call `on_notify` for each NOTIFY on `channel` until `stop` is set. Runs on a
-        connection of its own, reconnecting after a loss; meant for a thread of its own."""
+    def listen(self, channel: str, on_notify: Callable[[str], None], stop: threading.Event,
+               on_connected: Callable[[], None] | None = None) -> None:
+        """PostgreSQL only: call `on_notify(payload)` for each NOTIFY on `channel` until `stop` is set. Runs
+        on a connection of its own, reconnecting after a loss (`on_connected` is called each time it is
+        listening again: what was sent meanwhile was missed); meant for a thread of its own."""
         while not stop.is_set():
             try:
                 raw = self.engine.raw_connection()
@@ -77,10 +79,12 @@ class Database:
                 raw.detach()  # kept out of the pool: it stays in LISTEN for good
                 connection.autocommit = True
                 connection.execute(f"LISTEN {channel}")
+                if on_connected is not None:
+                    on_connected()
                 try:
                     while not stop.is_set():
-                        for _ in connection.notifies(timeout=1.0):
-                            on_notify()
+                        for notice in connection.notifies(timeout=1.0):
+                            on_notify(notice.payload)
                 finally:
                     connection.close()
             except Exception:

@@ -65,6 +65,12 @@ class ApiKey(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Signs this key's webhooks. Kept readable (a signature needs it), made on first use.
     webhook_secret: Mapped[str | None] = mapped_column(String(64))
+    # Spendable micro-dollars, moved in the transaction of every ledger entry (which stay the audit log):
+    # what the ledger's entries sum to, without summing them on every request.
+    balance: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # Claim order: higher priority first; among equals, the key served longest ago (round-robin).
+    priority: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Job(Base):
@@ -161,7 +167,7 @@ class JobInput(Base):
 
 
 class LedgerEntry(Base):
-    """Append-only. A key's balance is derived from its entries, never stored.
+    """Append-only, the audit log of every key's balance (api_keys.balance moves with each entry).
 
     grant: credits added. reserve: the price held when a job is accepted. capture: the held price spent
     on success. release: the held price given back. A job has at most one of each kind.

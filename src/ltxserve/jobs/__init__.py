@@ -1,3 +1,6 @@
-from .store import ACTIVE, TERMINAL, ClaimedJob, JobStatus, JobStore, JobView
+"""Jobs: the queue every worker claims from, and everything a request leaves in the database."""
 
-__all__ = ["ACTIVE", "TERMINAL", "ClaimedJob", "JobStatus", "JobStore", "JobView"]
+from .model import ACTIVE, TERMINAL, ClaimedJob, Event, JobStatus, JobView
+from .store import JobStore
+
+__all__ = ["ACTIVE", "TERMINAL", "ClaimedJob", "Event", "JobStatus", "JobStore", "JobView"]

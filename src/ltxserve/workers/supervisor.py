@@ -68,7 +68,7 @@ class WorkerSupervisor:
         self.state = WorkerState()
 
     def start(self) -> None:
-        self._store.subscribe(self._on_job)
+        self._store.notices.subscribe(self._on_job)
         self._thread.start()
 
     def _on_job(self, job_id: str, status: JobStatus) -> None:
@@ -123,7 +123,7 @@ class WorkerSupervisor:
         kind = event.get("event")
         if kind == "job":
             # The worker's transitions, told to this process's waiters and streams at once.
-            self._store.notify(event["id"], JobStatus(event["status"]))
+            self._store.notices.notify(event["id"], JobStatus(event["status"]))
         elif kind == "generated":
             self._on_generated(float(event["seconds"]))
         elif kind == "loading":
@@ -138,7 +138,7 @@ class WorkerSupervisor:
     def stop(self, timeout_s: float = 30.0) -> None:
         """Let the worker finish its job within `timeout_s`, then kill it (its lease returns the job)."""
         self._stop.set()
-        self._store.unsubscribe(self._on_job)
+        self._store.notices.unsubscribe(self._on_job)
         with self._lock:
             process = self._process
         if process is not None and process.poll() is None:

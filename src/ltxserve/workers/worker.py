@@ -87,8 +87,8 @@ class Worker:
 
         The job store may go away (a database restart, a network cut): the loop then retries with a
         backoff, says what is wrong (log, `problem`, `on_problem`), and carries on once it answers again."""
-        self.store.subscribe(self._on_job_event)
-        self.store.listen_for_jobs(self._wake.set, stop)
+        self.store.notices.subscribe(self._on_job_event)
+        self.store.notices.listen_for_jobs(self._wake.set, stop)
         registered = False
         backoff = self.RETRY_S
         last_beat = time.monotonic()
@@ -97,15 +97,14 @@ class Worker:
                 self._wake.clear()
                 try:
                     if not registered:
-                        self.store.register_worker(
+                        self.store.workers.register(
                             self.id, host=socket.gethostname(), pid=os.getpid(), model=self.model_name
                         )
                         registered = True
                         log.info("worker ready", extra={"worker": self.id, "model": self.model_name})
-                    self.store.reap()
-                    claimed = self.store.claim(self.id)
+                    claimed = self.store.queue.claim(self.id)
                     if claimed is None and time.monotonic() - last_beat >= self.config.heartbeat_s:
-                        self.store.worker_heartbeat(self.id)
+                        self.store.workers.heartbeat(self.id)
                         last_beat = time.monotonic()
                 except STORE_ERRORS as exc:
                     self._trouble(exc, backoff)
@@ -119,10 +118,10 @@ class Worker:
                     continue
                 self._wake.wait(self.config.poll_s)
         finally:
-            self.store.unsubscribe(self._on_job_event)
+            self.store.notices.unsubscribe(self._on_job_event)
             if registered:
                 try:
-                    self.store.unregister_worker(self.id)
+                    self.store.workers.unregister(self.id)
                 except STORE_ERRORS:
                     log.warning("could not unregister; the row ages out after one lease", extra={"worker": self.id})
 
@@ -162,7 +161,7 @@ class Worker:
 
             def progress(event: Progress) -> None:
                 try:
-                    ours = self.store.report_progress(
+                    ours = self.store.queue.report_progress(
                         job.id, self.id, event.stage, event.step, event.total, event.percent
                     )
                 except STORE_ERRORS as exc:
@@ -220,9 +219,9 @@ class Worker:
         backoff = self.RETRY_S
         while True:
             try:
-                if self.store.complete(job_id, self.id, key, record):
+                if self.store.queue.complete(job_id, self.id, key, record):
                     return True
-                now = self.store.get(job_id)
+                now = self.store.records.get(job_id)
                 return now is not None and now.status is JobStatus.COMPLETED and now.result_key == key
             except STORE_ERRORS as exc:
                 if time.monotonic() > deadline:
@@ -233,7 +232,7 @@ class Worker:
 
     def _fail(self, job_id: str, code: str, message: str) -> None:
         try:
-            self.store.fail(job_id, self.id, code, message)
+            self.store.queue.fail(job_id, self.id, code, message)
         except STORE_ERRORS as exc:
             self._trouble(exc, 0)  # the lease returns the job; it is tried again
 
@@ -241,7 +240,7 @@ class Worker:
         # Progress reports renew the lease too, but one denoising step of a large clip can outlast it.
         while not done.wait(self.config.heartbeat_s):
             try:
-                self.store.heartbeat(job_id, self.id)
-                self.store.worker_heartbeat(self.id)
+                self.store.queue.heartbeat(job_id, self.id)
+                self.store.workers.heartbeat(self.id)
             except Exception:
                 log.exception("heartbeat failed", extra={"request_id": job_id, "worker": self.id})

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
+from ...billing import keys
 from ...billing.prices import to_dollars
 from ...request import rendering_detail
 from ..deps import MODELS, CurrentKey, ServicesDep
@@ -56,5 +57,5 @@ def pricing(services: ServicesDep) -> Pricing:
     responses={401: ERROR_RESPONSES[401]},
 )
 async def get_user_credits(key: CurrentKey, services: ServicesDep) -> Credits:
-    balance = await run_in_threadpool(services.store.balance, key.id)
+    balance = await run_in_threadpool(keys.balance, services.db, key.id)
     return Credits(credits=float(to_dollars(balance)), free_credits=0.0)

@@ -8,7 +8,8 @@ from decimal import Decimal
 from typing import Annotated
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
+from annotated_types import Ge, Gt, Le
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator
 from starlette.concurrency import run_in_threadpool
 
 from ...billing import keys
@@ -29,6 +30,17 @@ router = APIRouter(
 MICRO_DOLLAR = 0.000001
 
 
+def _not_a_boolean(value: object) -> object:
+    # JSON Schema's integers include 12.0, which pydantic takes; true and false they do not include.
+    if isinstance(value, bool):
+        raise ValueError("must be an integer, not true or false")
+    return value
+
+
+# Last in an Annotated[int, <bounds>, NOT_BOOLEAN]: the bounds stay on the integer in the OpenAPI schema.
+NOT_BOOLEAN = BeforeValidator(_not_a_boolean)
+
+
 def _dollars_schema(minimum: float) -> WithJsonSchema:
     """Dollars as the API documents them: a JSON number, kept in whole micro-dollars (rounded half up)."""
     return WithJsonSchema({"type": "number", "minimum": minimum, "maximum": float(MAX_GRANT_DOLLARS),
@@ -41,9 +53,14 @@ class KeyCreate(BaseModel):
     name: str = Field("", max_length=200)
     scopes: list[keys.Scope] = Field(["ltx-2-fast"], description="What the key may do: the model, and 4k")
     credits: Annotated[Decimal, Field(ge=0, le=MAX_GRANT_DOLLARS), _dollars_schema(0)] = Decimal(0)
-    rpm_limit: int | None = Field(None, gt=0, le=1_000_000, description="Requests a minute; default: the server's")
-    concurrency_limit: int | None = Field(
-        None, gt=0, le=10_000, description="Generations at once; default: the server's"
+    rpm_limit: Annotated[int, Gt(0), Le(1_000_000), NOT_BOOLEAN] | None = Field(
+        None, description="Requests a minute; default: the server's"
+    )
+    concurrency_limit: Annotated[int, Gt(0), Le(10_000), NOT_BOOLEAN] | None = Field(
+        None, description="Generations at once; default: the server's"
+    )
+    priority: Annotated[int, Ge(-1000), Le(1000), NOT_BOOLEAN] = Field(
+        0, description="Higher is claimed first; keys of equal priority take turns"
     )
 
     @field_validator("name")
@@ -66,6 +83,7 @@ class KeyOut(BaseModel):
     concurrency_limit: int | None
     created_at: datetime
     revoked_at: datetime | None
+    priority: int
     credits: float | None = Field(None, description="Balance in US dollars")
 
     @classmethod
@@ -93,6 +111,7 @@ async def create_key(body: KeyCreate, services: ServicesDep) -> CreatedKey:
             credits=body.credits,
             rpm_limit=body.rpm_limit,
             concurrency_limit=body.concurrency_limit,
+            priority=body.priority,
         )
     )
     return CreatedKey(**KeyOut.of(new.info, to_micro(body.credits)).model_dump(), key=new.secret)
@@ -106,7 +125,9 @@ async def list_keys(services: ServicesDep) -> list[KeyOut]:
 
 @router.post("/keys/{key_id}/revoke", response_model=KeyOut, summary="Revoke a key (401 from then on)")
 async def revoke_key(key_id: str, services: ServicesDep) -> KeyOut:
-    return KeyOut.of(await run_in_threadpool(keys.revoke_key, services.db, key_id))
+    revoked = await run_in_threadpool(keys.revoke_key, services.db, key_id)
+    services.keys.forget(revoked.id)
+    return KeyOut.of(revoked)
 
 
 @router.post("/keys/{key_id}/credits", response_model=KeyOut, summary="Add credits to a key")

@@ -7,8 +7,8 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.concurrency import run_in_threadpool
 
-from ..deps import ServicesDep
 from ...workers.worker import STORE_ERRORS
+from ..deps import ServicesDep
 from ..errors import error_response
 
 router = APIRouter(tags=["health"])
@@ -25,7 +25,7 @@ async def readyz(request: Request, services: ServicesDep) -> JSONResponse:
     embedded = services.supervisor.state.to_json() if services.supervisor is not None else None
     try:
         await run_in_threadpool(services.db.ping)
-        workers = await run_in_threadpool(services.store.live_workers)
+        workers = await run_in_threadpool(services.store.workers.live)
     except STORE_ERRORS as exc:
         message = f"The database does not answer ({exc.__class__.__name__})."
         return error_response(503, "database_unavailable", message, request_id, extra={"embedded_worker": embedded})

@@ -6,10 +6,9 @@ Every request here is looked up for the caller's key only: another key's request
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterable
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import FileResponse, JSONResponse
@@ -17,7 +16,8 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from ...billing.keys import authenticate, webhook_secret
+from ...billing import keys
+from ...billing.keys import KeyInfo
 from ...errors import FieldIssue, Forbidden, Gone, InvalidRequest, NotCancelable, NotReady, RequestNotFound
 from ...jobs import JobStatus, JobView
 from ...net.safe_fetch import FetchFailed, FetchRefused
@@ -25,16 +25,12 @@ from ...request import AsyncGenerationRequest
 from ...webhooks import signing
 from ..deps import ApiKeyHeader, CurrentKey, GenerationKey, Model, ServicesDep
 from ..errors import error_responses
+from ..intake import Delivery, accept, request_hash
 from ..outputs import result_location
 from ..records import RecordOut, StatusOut, record_of, status_of
 from ..services import Services
-from .generate import Delivery, accept, request_hash
 
 router = APIRouter(tags=["async"])
-
-# How often an events stream looks for news in the job store (workers may be other processes).
-EVENTS_POLL_S = 0.25
-
 
 class Submitted(BaseModel):
     request_id: str
@@ -69,14 +65,33 @@ def submitted(base: str, job: JobView) -> Submitted:
     )
 
 
-async def owned_job(request_id: str, key: CurrentKey, services: ServicesDep) -> JobView:
-    job = await run_in_threadpool(services.store.get_for_key, request_id, key.id)
-    if job is None:
+async def _owned(request_id: str, key: KeyInfo, services: Services) -> tuple[JobView, int, int | None]:
+    """The key's request, the key's balance and (while queued) its turn: from this process's cache when
+    nothing changed since they were read, else read in one go on one thread."""
+    found = services.cache.cached_job(request_id, key.id)
+    if found is not None:
+        job, balance = found
+        position = services.cache.cached_position(job.id)
+        if job.status is not JobStatus.QUEUED or position is not None:
+            return job, balance, position
+
+    def read() -> tuple[JobView, int, int | None] | None:
+        found = services.cache.job(request_id, key.id)
+        if found is None:
+            return None
+        return found[0], found[1], services.cache.position(found[0])
+
+    owned = await run_in_threadpool(read)
+    if owned is None:
         raise RequestNotFound(f"No request {request_id!r} was made with this API key.")
-    return job
+    return owned
 
 
-OwnedJob = Annotated[JobView, Depends(owned_job)]
+async def owned_job(request_id: str, key: CurrentKey, services: ServicesDep) -> tuple[JobView, int, int | None]:
+    return await _owned(request_id, key, services)
+
+
+OwnedJob = Annotated[tuple[JobView, int, int | None], Depends(owned_job)]
 
 
 def _answer(body: BaseModel, job: JobView) -> JSONResponse:
@@ -84,7 +99,7 @@ def _answer(body: BaseModel, job: JobView) -> JSONResponse:
     return JSONResponse(body.model_dump(mode="json"), status_code=422 if job.status is JobStatus.FAILED else 200)
 
 
-def _failed(model: type[BaseModel]) -> dict:
+def _failed(model: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
     return {422: {"model": model, "description": "FAILED: `error` says why (not billed)"}}
 
 
@@ -94,11 +109,9 @@ def _failed(model: type[BaseModel]) -> dict:
     summary="Status, queue position and progress",
     responses={**_failed(StatusOut), **error_responses(401, 404)},
 )
-async def status(job: OwnedJob, services: ServicesDep) -> JSONResponse:
-    def build() -> StatusOut:
-        return StatusOut(**status_of(services, job, services.store.balance(job.key_id)))
-
-    return _answer(await run_in_threadpool(build), job)
+async def status(owned: OwnedJob) -> JSONResponse:
+    job, balance, position = owned
+    return _answer(StatusOut(**status_of(job, balance, position)), job)
 
 
 @router.get(
@@ -107,8 +120,13 @@ async def status(job: OwnedJob, services: ServicesDep) -> JSONResponse:
     summary="The full record, with the output URL once COMPLETED",
     responses={**_failed(RecordOut), **error_responses(401, 404)},
 )
-async def record(job: OwnedJob, request: Request, services: ServicesDep) -> JSONResponse:
-    return _answer(await run_in_threadpool(record_of, services, job, base_url(services, request)), job)
+async def record(owned: OwnedJob, request: Request, services: ServicesDep) -> JSONResponse:
+    job, balance, position = owned
+    return _answer(record_of(job, balance, position, services.links, base_url(services, request)), job)
+
+
+# An idle stream looks at the database itself this rarely, in case a notice was lost on the way.
+EVENTS_RECHECK_S = 60.0
 
 
 @router.get(
@@ -120,25 +138,34 @@ async def record(job: OwnedJob, request: Request, services: ServicesDep) -> JSON
     responses=error_responses(401, 404),
 )
 async def events(
-    job: OwnedJob,
+    owned: OwnedJob,
     services: ServicesDep,
     last_event_id: Annotated[int | None, Header(alias="Last-Event-ID", ge=0)] = None,
 ) -> AsyncIterable[ServerSentEvent]:
+    job = owned[0]
     after = last_event_id or 0
-    while True:
-        batch = await run_in_threadpool(services.store.events_after, job.id, after)
-        for event in batch:
-            after = event.id
-            kind = "progress" if "progress" in event.data else "status"
-            yield ServerSentEvent(data={"request_id": job.id, **event.data}, id=str(event.id), event=kind)
-            if event.finished:
-                return
+    # Subscribed before the log is read: nothing that happens in between is missed.
+    subscription = services.feed.subscribe(job.id, after)
+    try:
+        batch = await run_in_threadpool(services.store.events.after, job.id, after)
         if not batch:
-            now = await run_in_threadpool(services.store.get, job.id)
             # Resumed after the last event of a finished request: nothing more will come.
-            if now.finished and not await run_in_threadpool(services.store.events_after, job.id, after):
+            now = await run_in_threadpool(services.store.records.get, job.id)
+            if now is None or now.finished:
                 return
-            await asyncio.sleep(EVENTS_POLL_S)
+        while True:
+            for event in batch:
+                if event.id <= after:
+                    continue  # heard twice: from the log and from the feed
+                after = event.id
+                kind = "progress" if "progress" in event.data else "status"
+                yield ServerSentEvent(data={"request_id": job.id, **event.data}, id=str(event.id), event=kind)
+                if event.finished:
+                    return
+            news = await subscription.next(EVENTS_RECHECK_S)
+            batch = news if news is not None else await run_in_threadpool(services.store.events.after, job.id, after)
+    finally:
+        subscription.close()
 
 
 @router.post(
@@ -147,12 +174,17 @@ async def events(
     summary="Cancel: a queued request never runs, a running one stops at its next step; neither is billed",
     responses=error_responses(401, 404, s409="The request already COMPLETED or FAILED"),
 )
-async def cancel(job: OwnedJob, services: ServicesDep) -> StatusOut:
+async def cancel(owned: OwnedJob, services: ServicesDep) -> StatusOut:
+    job = owned[0]
+
     def cancel_now() -> StatusOut:
-        now = services.store.cancel(job.id, "canceled", "Canceled at the client's request. You were not charged.")
+        now = services.store.queue.cancel(job.id, "canceled", "Canceled at the client's request. You were not charged.")
+        services.cache.forget(job.id)
+        if now is None:
+            raise RequestNotFound(f"No request {job.id!r} was made with this API key.")
         if now.status in (JobStatus.COMPLETED, JobStatus.FAILED):
             raise NotCancelable(f"Request {job.id} already {now.status}; there is nothing to cancel.")
-        return StatusOut(**status_of(services, now, services.store.balance(now.key_id)))
+        return StatusOut(**status_of(now, keys.balance(services.db, now.key_id), None))
 
     return await run_in_threadpool(cancel_now)
 
@@ -175,14 +207,13 @@ async def output(
     expires: int | None = None,
     signature: str | None = None,
 ):
-    def find() -> JobView | None:
-        if expires is not None and signature is not None:
-            if not services.links.valid(request_id, expires, signature):
-                raise Forbidden("This output link is invalid or has expired. GET the request's record for a fresh one.")
-            return services.store.get(request_id)
-        return services.store.get_for_key(request_id, authenticate(services.db, secret).id)
-
-    job = await run_in_threadpool(find)
+    if expires is not None and signature is not None:
+        if not services.links.valid(request_id, expires, signature):
+            raise Forbidden("This output link is invalid or has expired. GET the request's record for a fresh one.")
+        job = await run_in_threadpool(services.store.records.get, request_id)
+    else:
+        key = services.keys.cached(secret) or await run_in_threadpool(services.keys.authenticate, secret)
+        job = (await _owned(request_id, key, services))[0]
     if job is None:
         raise RequestNotFound(f"No request {request_id!r} was made with this API key.")
     if job.status is not JobStatus.COMPLETED:
@@ -203,7 +234,7 @@ async def output(
     responses=error_responses(401),
 )
 async def get_webhook_secret(key: CurrentKey, services: ServicesDep) -> WebhookSecretOut:
-    return WebhookSecretOut(secret=await run_in_threadpool(webhook_secret, services.db, key.id))
+    return WebhookSecretOut(secret=await run_in_threadpool(keys.webhook_secret, services.db, key.id))
 
 
 # Last: `/v2/{model}` would otherwise stand for `/v2/webhook-secret` in a 405's Allow header.
@@ -231,7 +262,7 @@ async def submit(
     base = base_url(services, request)
     digest = request_hash(body)
     if idempotency_key is not None:
-        earlier = await run_in_threadpool(services.store.replay, key.id, idempotency_key, digest)
+        earlier = await run_in_threadpool(services.store.intake.replay, key.id, idempotency_key, digest)
         if earlier is not None:
             return submitted(base, earlier)
     if body.webhook_url is not None:

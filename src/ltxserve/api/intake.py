@@ -1,0 +1,94 @@
+"""Accepting a generation request, for /v1 and /v2 alike: scopes, limits and balance checked, the image
+fetched and checked, then the job queued with its price reserved (the job store's one transaction)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass
+
+import anyio
+from fastapi import Request
+from starlette.concurrency import run_in_threadpool
+
+from ..billing.keys import KeyInfo
+from ..errors import Forbidden, NoWorkerAvailable
+from ..jobs import JobView
+from ..request import MAX_SEED, GenerationRequest, decode_image, image_bytes
+from .services import Services
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """How the async API wants a job's outcome handed back; the sync API needs none of it."""
+
+    idempotency_key: str | None = None
+    request_hash: str | None = None
+    webhook_url: str | None = None
+    base_url: str | None = None
+
+
+def check_scopes(key: KeyInfo, model: str, body: GenerationRequest) -> None:
+    if model not in key.scopes:
+        raise Forbidden(f"This API key may not use {model}; ask for a key with the {model!r} scope.")
+    if body.resolution == "4k" and "4k" not in key.scopes:
+        raise Forbidden("This API key may not generate 4k; use 1080p or 2k, or ask for a key with the '4k' scope.")
+
+
+def request_hash(body: GenerationRequest) -> str:
+    """Of the request as validated, so that equivalent bodies (defaults spelled out or not) match."""
+    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def fetch_image(value: str, services: Services) -> bytes:
+    """The request's image as bytes, checked to be a readable image within the limits."""
+    data = image_bytes(value, services.fetcher)
+    decode_image(data, services.settings.image_max_pixels)
+    return data
+
+
+async def accept(
+    services: Services,
+    request: Request,
+    key: KeyInfo,
+    model: str,
+    body: GenerationRequest,
+    delivery: Delivery = Delivery(),
+) -> JobView:
+    """Check, price and enqueue a request: the job and its reservation exist once this returns."""
+    check_scopes(key, model, body)
+    price = services.prices.price(body.resolution, body.duration)
+    concurrency_limit = key.concurrency_limit or services.settings.default_concurrency
+
+    def admissible() -> int:
+        # Everything that would refuse the request is asked before an image is fetched for it.
+        services.store.intake.check_admissible(key.id, price, concurrency_limit)
+        return services.store.workers.live()
+
+    if await run_in_threadpool(admissible) == 0:
+        raise NoWorkerAvailable(
+            "No worker is running to take this request, so it was not accepted and nothing was charged. "
+            "Retry shortly; /readyz tells when a worker is up."
+        )
+    image = None
+    if body.image is not None:
+        image = await anyio.to_thread.run_sync(fetch_image, body.image, services, limiter=services.fetch_threads)
+    seed = body.seed if body.seed is not None else secrets.randbelow(MAX_SEED + 1)
+    stored = body.model_copy(update={"seed": seed, "image": None}).model_dump()
+    return await run_in_threadpool(
+        lambda: services.store.intake.submit(
+            key,
+            job_id=request.state.request_id,
+            model=model,
+            request=stored,
+            price=price,
+            image=image,
+            concurrency_limit=concurrency_limit,
+            idempotency_key=delivery.idempotency_key,
+            request_hash=delivery.request_hash,
+            webhook_url=delivery.webhook_url,
+            base_url=delivery.base_url,
+        )
+    )
