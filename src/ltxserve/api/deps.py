@@ -20,14 +20,21 @@ MODELS = ("ltx-2-fast",)
 _api_key = APIKeyHeader(name="x-api-key", auto_error=False, description="Your API key (ltx_...)")
 
 
-def get_services(request: Request) -> Services:
+# Every dependency is `async def`: FastAPI runs a plain `def` one on a worker thread, a hop per request
+# that cost status polls a third of their time. Each also costs FastAPI some solving: the ones status polls
+# go through take the request itself rather than more dependencies.
+async def get_services(request: Request) -> Services:
+    return services_of(request)
+
+
+def services_of(request: Request) -> Services:
     return request.app.state.services
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def known_model(model: str) -> str:
+async def known_model(model: str) -> str:
     if model not in MODELS:
         raise ModelNotFound(f"Unknown model {model!r}. Available: {', '.join(MODELS)}.")
     return model
@@ -39,10 +46,11 @@ Model = Annotated[str, Depends(known_model)]
 ApiKeyHeader = Annotated[str | None, Security(_api_key)]
 
 
-async def current_key(request: Request, services: ServicesDep, secret: ApiKeyHeader) -> KeyInfo:
+async def current_key(request: Request, secret: ApiKeyHeader) -> KeyInfo:
     """The caller's key, as looked up within the last few seconds (reads: a revoked key may still poll for
-    up to LTXSERVE's KeyCache.ttl_s)."""
-    key = services.keys.cached(secret) or await run_in_threadpool(services.keys.authenticate, secret)
+    up to KeyCache.ttl_s)."""
+    keys = services_of(request).keys
+    key = keys.cached(secret) or await run_in_threadpool(keys.authenticate, secret)
     request.state.key_id = key.id
     return key
 

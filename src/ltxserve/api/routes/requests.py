@@ -23,7 +23,7 @@ from ...jobs import JobStatus, JobView
 from ...net.safe_fetch import FetchFailed, FetchRefused
 from ...request import AsyncGenerationRequest
 from ...webhooks import signing
-from ..deps import ApiKeyHeader, CurrentKey, GenerationKey, Model, ServicesDep
+from ..deps import ApiKeyHeader, CurrentKey, GenerationKey, Model, ServicesDep, services_of
 from ..errors import error_responses
 from ..intake import Delivery, accept, request_hash
 from ..outputs import result_location
@@ -87,8 +87,8 @@ async def _owned(request_id: str, key: KeyInfo, services: Services) -> tuple[Job
     return owned
 
 
-async def owned_job(request_id: str, key: CurrentKey, services: ServicesDep) -> tuple[JobView, int, int | None]:
-    return await _owned(request_id, key, services)
+async def owned_job(request_id: str, key: CurrentKey, request: Request) -> tuple[JobView, int, int | None]:
+    return await _owned(request_id, key, services_of(request))
 
 
 OwnedJob = Annotated[tuple[JobView, int, int | None], Depends(owned_job)]
