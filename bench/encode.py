@@ -143,8 +143,8 @@ def bench_memory(preset: str) -> list[dict]:
 def _table(rows: list[dict]) -> str:
     columns = list(rows[0])
     widths = [max(len(str(c)), *(len(str(r[c])) for r in rows)) for c in columns]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(columns, widths))]
-    lines += ["  ".join(str(r[c]).ljust(w) for c, w in zip(columns, widths)) for r in rows]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(columns, widths, strict=False))]
+    lines += ["  ".join(str(r[c]).ljust(w) for c, w in zip(columns, widths, strict=False)) for r in rows]
     return "\n".join(lines)
 
 

@@ -106,7 +106,8 @@ def streams_cpu(pid: int, port: int, api_key: str, request_ids: list[str], count
         elapsed = time.monotonic() - started
         for _, writer in streams:
             writer.close()
-        return {"streams": count, "seconds": round(elapsed, 1), "cpu_percent_of_one_core": round(100 * used / elapsed, 2)}
+        return {"streams": count, "seconds": round(elapsed, 1),
+                "cpu_percent_of_one_core": round(100 * used / elapsed, 2)}
 
     return asyncio.run(measure())
 

@@ -8,7 +8,8 @@
 2. Requests per second of `GET /healthz` and of a 401 answer (`POST /v1/ltx-2-fast` with an unknown
    key) under concurrent load from `wrk` (Debian: apt-get install wrk).
 
-    python -m bench.serve_overhead [--runs 7] [--resolution 1080p] [--duration 6] [--out bench/results/serve_overhead.json]
+    python -m bench.serve_overhead [--runs 7] [--resolution 1080p] [--duration 6]
+                                   [--out bench/results/serve_overhead.json]
 """
 
 from __future__ import annotations
@@ -118,7 +119,7 @@ def main() -> None:
         "ratio_of_medians": ratio,
         "worker_generation_s": in_worker,
         # Per request: the round trip less the worker's own generation time, i.e. what the service adds.
-        "service_overhead_median_ms": statistics.median(s - g for s, g in zip(served, in_worker)) * 1000,
+        "service_overhead_median_ms": statistics.median(s - g for s, g in zip(served, in_worker, strict=False)) * 1000,
         "load": {"connections": args.connections, "seconds": args.load_seconds, "healthz": healthz,
                  "unauthorized_401": unauthorized},
     }

@@ -98,28 +98,28 @@ def probe(path: Path) -> Probe:
         assert len(audios) <= 1, f"expected at most one audio stream, found {len(audios)}"
         video = videos[0]
         frames = sum(1 for _ in container.decode(video=0))
-        info = dict(
-            video_codec=video.codec_context.name,
-            width=video.codec_context.width,
-            height=video.codec_context.height,
-            pix_fmt=video.codec_context.pix_fmt,
-            fps=float(video.average_rate),
-            frames=frames,
-            video_seconds=float(video.duration * video.time_base),
-            streams=len(container.streams),
-        )
-    audio_info = dict(audio_codec=None, audio_rate=None, audio_channels=None, audio_seconds=None, audio_samples=None)
+        info = {
+            "video_codec": video.codec_context.name,
+            "width": video.codec_context.width,
+            "height": video.codec_context.height,
+            "pix_fmt": video.codec_context.pix_fmt,
+            "fps": float(video.average_rate),
+            "frames": frames,
+            "video_seconds": float(video.duration * video.time_base),
+            "streams": len(container.streams),
+        }
+    audio_info = dict.fromkeys(("audio_codec", "audio_rate", "audio_channels", "audio_seconds", "audio_samples"))
     if audios:
         with av.open(str(path)) as container:
             stream = container.streams.audio[0]
             samples = sum(frame.samples for frame in container.decode(audio=0))
-            audio_info = dict(
-                audio_codec=stream.codec_context.name,
-                audio_rate=stream.codec_context.sample_rate,
-                audio_channels=stream.codec_context.channels,
-                audio_seconds=float(stream.duration * stream.time_base),
-                audio_samples=samples,
-            )
+            audio_info = {
+                "audio_codec": stream.codec_context.name,
+                "audio_rate": stream.codec_context.sample_rate,
+                "audio_channels": stream.codec_context.channels,
+                "audio_seconds": float(stream.duration * stream.time_base),
+                "audio_samples": samples,
+            }
     return Probe(**info, **audio_info)
 
 

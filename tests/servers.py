@@ -150,7 +150,8 @@ class Server:
 
     def cli(self, *args: str) -> str:
         done = subprocess.run(
-            [sys.executable, "-m", "ltxserve", *args], env=self.env, capture_output=True, text=True, timeout=120
+            [sys.executable, "-m", "ltxserve", *args], check=False, env=self.env, capture_output=True, text=True,
+            timeout=120,
         )
         assert done.returncode == 0, done.stderr
         return done.stdout

@@ -47,7 +47,7 @@ def test_a_config_file_is_read_and_the_environment_wins_over_it(monkeypatch, tmp
 
 def test_a_missing_config_file_is_an_error(monkeypatch, tmp_path):
     monkeypatch.setenv("LTXSERVE_CONFIG", str(tmp_path / "nope.toml"))
-    with pytest.raises(FileNotFoundError, match="nope.toml"):
+    with pytest.raises(FileNotFoundError, match=r"nope\.toml"):
         Settings()
 
 

@@ -158,10 +158,10 @@ def _linear_rgb_profile() -> bytes:
     ]
     offset = 128 + 4 + 12 * len(tags)
     table = data = b""
-    for signature, body in tags:
-        body += bytes(-len(body) % 4)
-        table += signature + struct.pack(">II", offset + len(data), len(body))
-        data += body
+    for signature, tag in tags:
+        padded = tag + bytes(-len(tag) % 4)
+        table += signature + struct.pack(">II", offset + len(data), len(padded))
+        data += padded
     header = (
         struct.pack(">I", offset + len(data)) + bytes(4) + struct.pack(">I", 0x02100000) + b"mntrRGB XYZ " + bytes(12)
         + b"acsp" + bytes(28) + _s15(0.9642) + _s15(1.0) + _s15(0.8249) + bytes(48)

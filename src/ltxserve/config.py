@@ -11,7 +11,13 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+from pydantic_settings import (
+    BaseSettings,
+    InitSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
 
 from .engine.spec import REFINE_MAX_PIXELS
 from .storage.urls import parse_s3_url
@@ -144,7 +150,8 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        config_file = init_settings.init_kwargs.get("config") or env_settings().get("config")
+        given = init_settings.init_kwargs if isinstance(init_settings, InitSettingsSource) else {}
+        config_file = given.get("config") or env_settings().get("config")
         sources: tuple[PydanticBaseSettingsSource, ...] = (init_settings, env_settings)
         if config_file:
             path = Path(config_file)

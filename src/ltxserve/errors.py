@@ -108,6 +108,13 @@ class WorkerLost(LtxServeError):
 
     code = "worker_lost"
 
+    @classmethod
+    def after(cls, attempts: int, allowed: int) -> WorkerLost:
+        return cls(
+            f"The worker running this job stopped responding, {attempts} time(s) out of {allowed} allowed. "
+            "You were not charged."
+        )
+
 
 class GenerationFailed(LtxServeError):
     """The generation failed on our side; the details are in the log under the request id."""

@@ -168,7 +168,7 @@ def parse_request(data: Any) -> GenerationRequest:
     try:
         return GenerationRequest.model_validate(data)
     except ValidationError as exc:
-        raise InvalidRequest([field_issue(error) for error in exc.errors()]) from None
+        raise InvalidRequest([field_issue(dict(error)) for error in exc.errors()]) from None
 
 
 def decode_image(data: bytes, max_pixels: int) -> Image.Image:
@@ -178,11 +178,10 @@ def decode_image(data: bytes, max_pixels: int) -> Image.Image:
             if width * height > max_pixels:
                 raise ImageRejected(f"{width}x{height} is more than {max_pixels} pixels")
             probe.verify()
-        image = Image.open(io.BytesIO(data))
-        image.load()
+        opened = Image.open(io.BytesIO(data))
+        opened.load()
         # As the reference's `decode_image`: upright as the camera meant it, and in sRGB.
-        image = ImageOps.exif_transpose(image)
-        image = _to_srgb(image)
+        image = _to_srgb(ImageOps.exif_transpose(opened))
     except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as exc:
         raise ImageRejected(f"is not a readable image ({exc.__class__.__name__})") from None
     return image.convert("RGB")
@@ -196,7 +195,8 @@ def _to_srgb(image: Image.Image) -> Image.Image:
         source = ImageCms.ImageCmsProfile(io.BytesIO(profile))
         if image.mode not in ("RGB", "CMYK", "L"):
             image = image.convert("RGB")
-        return ImageCms.profileToProfile(image, source, ImageCms.createProfile("sRGB"), outputMode="RGB")
+        converted = ImageCms.profileToProfile(image, source, ImageCms.createProfile("sRGB"), outputMode="RGB")
+        return converted if converted is not None else image
     except (ImageCms.PyCMSError, OSError, ValueError):
         return image  # a broken profile: use the pixels as they are, as a browser would
 

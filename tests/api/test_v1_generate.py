@@ -78,7 +78,9 @@ def test_invalid_parameters_are_400_with_every_field_and_no_charge(server):
     )
     assert assert_error(not_json, 400, "invalid_request")["details"][0]["field"] == "body"
 
-    private = assert_error(generate(server.base, api_key, {**SMALL, "image": "http://10.0.0.1/a.png"}), 400, "invalid_image")
+    private = assert_error(
+        generate(server.base, api_key, {**SMALL, "image": "http://10.0.0.1/a.png"}), 400, "invalid_image"
+    )
     assert private["details"][0]["field"] == "image"
     assert credits(server.base, api_key) == 10
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 import time
@@ -221,7 +222,7 @@ def test_webhook_is_signed_and_retried_until_it_is_taken(server):
         ).all()
     db.dispose()
     assert [(a.attempt, a.status_code) for a in attempts] == [(1, 500), (2, 503), (3, 200)]
-    gaps = [(later.at - earlier.at).total_seconds() for earlier, later in zip(attempts, attempts[1:])]
+    gaps = [(later.at - earlier.at).total_seconds() for earlier, later in itertools.pairwise(attempts)]
     assert gaps[0] >= 0.3 and gaps[1] >= 0.6, f"backoff doubles: {gaps}"
 
 

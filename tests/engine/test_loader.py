@@ -73,7 +73,7 @@ def test_the_scheduler_uses_the_distilled_sigmas_unshifted(engine):
 
 
 def test_a_directory_without_weights_is_refused_with_a_reason(tmp_path):
-    with pytest.raises(ModelNotFound, match="model_index.json"):
+    with pytest.raises(ModelNotFound, match=r"model_index\.json"):
         resolve_source(str(tmp_path), tmp_path)
 
 

@@ -43,7 +43,8 @@ def submit(store: JobStore, key, job_id: str, *, price: int = PRICE, limit: int 
 
 def entries(db: Database, job_id: str) -> list[str]:
     with db.read() as session:
-        return list(session.scalars(select(LedgerEntry.kind).where(LedgerEntry.job_id == job_id).order_by(LedgerEntry.id)))
+        query = select(LedgerEntry.kind).where(LedgerEntry.job_id == job_id).order_by(LedgerEntry.id)
+        return list(session.scalars(query))
 
 
 def test_a_success_is_reserved_then_captured_once(db, store):
@@ -160,9 +161,8 @@ def test_concurrent_submissions_never_overspend(db, store):
 def test_the_ledger_is_append_only_in_the_database(db):
     key = keys.create_key(db, credits=Decimal(1)).info
     for statement in ("UPDATE ledger SET amount = 1", "DELETE FROM ledger"):
-        with pytest.raises(sqlalchemy.exc.DatabaseError, match="append-only"):
-            with db.write() as session:
-                session.execute(text(statement))
+        with pytest.raises(sqlalchemy.exc.DatabaseError, match="append-only"), db.write() as session:
+            session.execute(text(statement))
     assert keys.balance(db, key.id) == 1_000_000
 
 

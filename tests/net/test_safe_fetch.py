@@ -10,6 +10,7 @@ import io
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
 
 import httpx
 import pytest
@@ -27,7 +28,7 @@ def _png() -> bytes:
 
 
 class _Handler(BaseHTTPRequestHandler):
-    hosts: list[str] = []
+    hosts: ClassVar[list[str]] = []
 
     def log_message(self, *args) -> None:
         pass
@@ -194,7 +195,7 @@ def test_a_redirect_is_followed_and_checked_at_every_hop(server, transport):
     assert transport.hosts == ["127.0.0.1", "127.0.0.1"]
 
     transport.hosts.clear()
-    with pytest.raises(FetchRefused, match="10.0.0.1 is not a public address"):
+    with pytest.raises(FetchRefused, match=r"10\.0\.0\.1 is not a public address"):
         fetcher.get(f"http://127.0.0.1:{server}/to-private")
     assert transport.hosts == ["127.0.0.1"]
 

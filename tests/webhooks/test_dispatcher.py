@@ -3,6 +3,7 @@ address rules of image URLs."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from decimal import Decimal
@@ -72,7 +73,7 @@ def test_failures_back_off_doubling_and_give_up_after_the_window(store):
     row, attempts = outbox(store)
     assert row.status == "failed" and len(receiver.deliveries) == len(attempts) >= 3
     assert all(a.status_code == 500 and "HTTP 500" in a.error for a in attempts)
-    gaps = [(b.at - a.at).total_seconds() for a, b in zip(attempts, attempts[1:])]
+    gaps = [(b.at - a.at).total_seconds() for a, b in itertools.pairwise(attempts)]
     # Each wait is its doubling step stretched by up to a quarter (jitter), plus the polling here.
     assert 0.2 <= gaps[0] < 0.4 and all(0.4 <= gap < 0.65 for gap in gaps[1:]), gaps
     assert (attempts[-1].at - row.created_at).total_seconds() <= 1.0

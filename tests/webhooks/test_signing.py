@@ -17,7 +17,7 @@ def test_a_signature_verifies_with_its_secret_body_and_time():
 
 
 @pytest.mark.parametrize(
-    "secret, body, now, why",
+    ("secret", "body", "now", "why"),
     [
         ("whsec_other", BODY, 1_700_000_000, "does not match"),
         (SECRET, BODY + b" ", 1_700_000_000, "does not match"),

@@ -34,5 +34,5 @@ class PrivatePostgres:
 
     def remove(self) -> None:
         subprocess.run(["su", "postgres", "-c", f"{BIN}/pg_ctl -D {self.data} -m immediate stop"],
-                       capture_output=True, timeout=60)
+                       check=False, capture_output=True, timeout=60)
         shutil.rmtree(self.dir, ignore_errors=True)

@@ -48,8 +48,8 @@ def _poll(condition, timeout_s: float, what: str):
 
 def test_the_key_commands_and_an_api_only_server_never_import_pytorch(tmp_path, tiny_models):
     server = Server(tmp_path / "api", tiny_models, {"embedded_workers": "0"}, {"PYTHONPROFILEIMPORTTIME": "1"})
-    done = subprocess.run([sys.executable, "-m", "ltxserve", "keys", "list"], env=server.env, capture_output=True,
-                          text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-m", "ltxserve", "keys", "list"], check=False, env=server.env,
+                          capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert not _imported(done.stderr) & set(ML_LIBRARIES)
     assert "sqlalchemy" in _imported(done.stderr)  # the log is read right

@@ -64,7 +64,8 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(services.db.migrate)
         if settings.embedded_workers:
-            services.supervisor = WorkerSupervisor(settings, services.store, services.metrics.generation_seconds.observe)
+            observe = services.metrics.generation_seconds.observe
+            services.supervisor = WorkerSupervisor(settings, services.store, observe)
             services.supervisor.start()
         services.start()
         threads = anyio.CapacityLimiter(3)

@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ..billing.keys import KeyInfo, authenticate
 from ..errors import Forbidden, ModelNotFound, RateLimited, Unauthorized
+from .auth import KeyCache
 from .services import Services
 
 MODELS = ("ltx-2-fast",)
@@ -49,9 +50,16 @@ ApiKeyHeader = Annotated[str | None, Security(_api_key)]
 async def current_key(request: Request, secret: ApiKeyHeader) -> KeyInfo:
     """The caller's key, as looked up within the last few seconds (reads: a revoked key may still poll for
     up to KeyCache.ttl_s)."""
-    keys = services_of(request).keys
-    key = keys.cached(secret) or await run_in_threadpool(keys.authenticate, secret)
+    key = await cached_key(services_of(request).keys, secret)
     request.state.key_id = key.id
+    return key
+
+
+async def cached_key(keys: KeyCache, secret: str | None) -> KeyInfo:
+    """From the cache without a thread when it has the key, else from the database."""
+    key = keys.cached(secret)
+    if key is None:
+        key = await run_in_threadpool(keys.authenticate, secret)
     return key
 
 

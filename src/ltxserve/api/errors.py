@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -129,9 +130,10 @@ def _allowed_methods(request: Request) -> list[str]:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(LtxServeError, _ltxserve_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
+    # Starlette types each handler as taking any Exception; each of these is registered for its own class.
+    app.add_exception_handler(LtxServeError, _ltxserve_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
 
 
 def unexpected_error(request_id: str | None) -> JSONResponse:
@@ -183,7 +185,7 @@ def document_errors(schema: dict) -> dict:
     return schema
 
 
-def error_responses(*statuses: int, **descriptions: str) -> dict[int, dict]:
+def error_responses(*statuses: int, **descriptions: str) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries for the error statuses a route answers; `s409="..."` adds or rewords one."""
     texts = {status: _DESCRIPTIONS[status] for status in statuses}
     texts.update({int(name[1:]): text for name, text in descriptions.items()})

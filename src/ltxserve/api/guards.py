@@ -3,6 +3,7 @@ the size of its body. Each refusal is the standard JSON error, decided before th
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -75,15 +76,15 @@ class RequestGuards:
                                   request_id)
         host = headers.get("host")
         trusted = self.settings.trusted_hosts
-        if trusted is not None and host is not None and scope["path"] not in _ANY_HOST_PATHS:
-            if _host_name(host) not in trusted:
-                return error_response(
-                    400,
-                    "invalid_host",
-                    f"This server does not answer to the host {host[:100]!r}. Its operator lists the names it "
-                    "answers to in LTXSERVE_TRUSTED_HOSTS (or sets LTXSERVE_PUBLIC_URL).",
-                    request_id,
-                )
+        if (trusted is not None and host is not None and scope["path"] not in _ANY_HOST_PATHS
+                and _host_name(host) not in trusted):
+            return error_response(
+                400,
+                "invalid_host",
+                f"This server does not answer to the host {host[:100]!r}. Its operator lists the names it "
+                "answers to in LTXSERVE_TRUSTED_HOSTS (or sets LTXSERVE_PUBLIC_URL).",
+                request_id,
+            )
         length = headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > self.settings.max_body_bytes:
             return self._too_large(request_id)
@@ -122,9 +123,7 @@ class RequestGuards:
             started = started or message["type"] == "http.response.start"
             await send(message)
 
-        try:
+        with contextlib.suppress(_TooLarge):
             await self.app(scope, counting_receive, guarded_send)
-        except _TooLarge:
-            pass
         if exceeded and not started:
             await self._too_large(scope.get("state", {}).get("request_id"))(scope, receive, send)

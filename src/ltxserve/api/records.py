@@ -55,7 +55,10 @@ def _seconds(start: datetime | None, end: datetime | None) -> float | None:
 
 def status_of(job: JobView, balance: int, position: int | None) -> dict[str, Any]:
     """A request's status fields, given its key's balance and (while queued) its turn."""
-    processing = job.status is JobStatus.PROCESSING and job.progress_stage is not None
+    progress = None
+    if job.status is JobStatus.PROCESSING and job.progress_stage is not None:
+        progress = ProgressOut(stage=job.progress_stage, step=job.progress_step or 0, total=job.progress_total or 0,
+                               percent=job.progress_percent)
     ended = job.status in (JobStatus.FAILED, JobStatus.CANCELED)
     return {
         "request_id": job.id,
@@ -69,8 +72,7 @@ def status_of(job: JobView, balance: int, position: int | None) -> dict[str, Any
             attempts=job.attempts,
         ),
         "queue_position": position if job.status is JobStatus.QUEUED else None,
-        "progress": ProgressOut(stage=job.progress_stage, step=job.progress_step, total=job.progress_total,
-                                percent=job.progress_percent) if processing else None,
+        "progress": progress,
         "error": job.error_message if ended else None,
         "code": job.error_code if ended else None,
     }

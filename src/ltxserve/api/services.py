@@ -79,7 +79,7 @@ class Services:
             store=store,
             storage=storage_for(settings),
             links=links,
-            prices=PriceTable.from_dollars(settings.prices),
+            prices=PriceTable.from_dollars({str(resolution): price for resolution, price in settings.prices.items()}),
             limiter=MinuteLimiter(settings.rate_limit_storage),
             metrics=Metrics(store),
             fetcher=fetcher,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -59,7 +60,7 @@ def hash_key(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def check_scopes(scopes: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+def check_scopes(scopes: Sequence[str]) -> tuple[str, ...]:
     unknown = sorted(set(scopes) - set(SCOPES))
     if unknown:
         raise ValueError(f"unknown scope {', '.join(unknown)}; known: {', '.join(SCOPES)}")
@@ -70,7 +71,7 @@ def create_key(
     db: Database,
     *,
     name: str = "",
-    scopes: list[str] | tuple[str, ...] = ("ltx-2-fast",),
+    scopes: Sequence[str] = ("ltx-2-fast",),
     credits: Decimal = Decimal(0),
     rpm_limit: int | None = None,
     concurrency_limit: int | None = None,
@@ -129,7 +130,7 @@ def list_keys(db: Database) -> list[tuple[KeyInfo, int]]:
 def revoke_key(db: Database, ident: str) -> KeyInfo:
     key = find_key(db, ident)
     with db.write() as session:
-        row = session.get(ApiKey, key.id)
+        row = session.get_one(ApiKey, key.id)
         if row.revoked_at is None:
             row.revoked_at = utcnow()
         return KeyInfo.of(row)

@@ -40,7 +40,7 @@ def balance(session: Session, key_id: str, *, lock: bool = False) -> int:
 
 
 def balances(session: Session) -> dict[str, int]:
-    return {key_id: balance for key_id, balance in session.execute(select(ApiKey.id, ApiKey.balance))}
+    return dict(session.execute(select(ApiKey.id, ApiKey.balance)))
 
 
 def audit(session: Session) -> dict[str, int]:
@@ -50,11 +50,12 @@ def audit(session: Session) -> dict[str, int]:
 
 
 def held(session: Session, key_id: str) -> int:
-    return session.scalar(select(func.coalesce(func.sum(_HELD), 0)).where(LedgerEntry.key_id == key_id))
+    return session.scalars(select(func.coalesce(func.sum(_HELD), 0)).where(LedgerEntry.key_id == key_id)).one()
 
 
 def captured_total(session: Session) -> int:
-    return session.scalar(select(func.coalesce(func.sum(LedgerEntry.amount), 0)).where(LedgerEntry.kind == CAPTURE))
+    query = select(func.coalesce(func.sum(LedgerEntry.amount), 0)).where(LedgerEntry.kind == CAPTURE)
+    return session.scalars(query).one()
 
 
 def _append(session: Session, key_id: str, kind: str, amount: int, job_id: str | None, note: str) -> None:

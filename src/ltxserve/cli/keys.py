@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -51,10 +51,14 @@ def _key_json(info: keys.KeyInfo, balance: int) -> dict:
 @keys_app.command("create")
 def create(
     credits: Annotated[str, typer.Option(help="Starting balance in US dollars")] = "0",
-    scope: Annotated[Optional[list[str]], typer.Option(help=f"Repeat for several: {', '.join(keys.SCOPES)}")] = None,
+    scope: Annotated[list[str] | None, typer.Option(help=f"Repeat for several: {', '.join(keys.SCOPES)}")] = None,
     name: Annotated[str, typer.Option(help="A label for `keys list`")] = "",
-    rpm: Annotated[Optional[int], typer.Option(min=1, max=1_000_000, help="Requests a minute (default: the server's)")] = None,
-    concurrency: Annotated[Optional[int], typer.Option(min=1, max=10_000, help="Generations at once (default: the server's)")] = None,
+    rpm: Annotated[
+        int | None, typer.Option(min=1, max=1_000_000, help="Requests a minute (default: the server's)")
+    ] = None,
+    concurrency: Annotated[
+        int | None, typer.Option(min=1, max=10_000, help="Generations at once (default: the server's)")
+    ] = None,
     priority: Annotated[
         int, typer.Option(min=-1000, max=1000, help="Higher is served first; keys of equal priority take turns")
     ] = 0,

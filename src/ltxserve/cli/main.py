@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -43,10 +43,10 @@ def generate(
     resolution: Annotated[str, typer.Option(help="1080p, 2k or 4k")] = "2k",
     aspect_ratio: Annotated[str, typer.Option(help="16:9, 9:16 or 1:1")] = "16:9",
     fps: Annotated[int, typer.Option(help="25 or 50")] = 25,
-    seed: Annotated[Optional[int], typer.Option(help="Fixed seed for a repeatable clip")] = None,
-    image: Annotated[Optional[str], typer.Option(help="First frame: a file path or an http(s) URL")] = None,
+    seed: Annotated[int | None, typer.Option(help="Fixed seed for a repeatable clip")] = None,
+    image: Annotated[str | None, typer.Option(help="First frame: a file path or an http(s) URL")] = None,
     audio: Annotated[bool, typer.Option("--audio/--no-audio", help="Add an audio track")] = True,
-    model: Annotated[Optional[str], typer.Option(help="'tiny' or a directory of LTX-2 weights")] = None,
+    model: Annotated[str | None, typer.Option(help="'tiny' or a directory of LTX-2 weights")] = None,
 ) -> None:
     """Generate one clip and write it as an MP4 (H.264 + AAC)."""
     # Imported here: they load PyTorch, which the key and server commands should not wait for.
@@ -70,7 +70,7 @@ def generate(
     try:
         request = parse_request({key: value for key, value in body.items() if value is not None})
         picture = None
-        if local_image:
+        if image is not None and local_image:
             picture = decode_image(Path(image).read_bytes(), settings.image_max_pixels)
         elif request.image is not None:
             picture = load_image(request.image, SafeFetcher.for_images(settings), settings.image_max_pixels)

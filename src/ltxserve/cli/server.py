@@ -8,7 +8,7 @@ import threading
 import time
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -16,10 +16,10 @@ from .common import console, settings_with
 
 
 def serve(
-    host: Annotated[Optional[str], typer.Option(help="Address to listen on (default 127.0.0.1)")] = None,
-    port: Annotated[Optional[int], typer.Option(help="Port to listen on (default 8000)")] = None,
+    host: Annotated[str | None, typer.Option(help="Address to listen on (default 127.0.0.1)")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on (default 8000)")] = None,
     workers: Annotated[
-        Optional[int], typer.Option("--workers", help="Workers in this process: 1, or 0 to rely on `ltxserve worker`")
+        int | None, typer.Option("--workers", help="Workers in this process: 1, or 0 to rely on `ltxserve worker`")
     ] = None,
 ) -> None:
     """Run the HTTP API (with one embedded worker, unless told otherwise)."""
@@ -35,10 +35,10 @@ def serve(
 
 def worker(
     metrics_port: Annotated[
-        Optional[int], typer.Option(help="Serve this worker's Prometheus metrics on this port (0: any free port)")
+        int | None, typer.Option(help="Serve this worker's Prometheus metrics on this port (0: any free port)")
     ] = None,
     metrics_host: Annotated[str, typer.Option(help="Address for --metrics-port")] = "127.0.0.1",
-    supervised: Annotated[Optional[str], typer.Option(hidden=True, help="Set by `ltxserve serve` for its worker")] = None,
+    supervised: Annotated[str | None, typer.Option(hidden=True, help="Set by `ltxserve serve` for its worker")] = None,
 ) -> None:
     """Run one worker process: it takes jobs from the same database as the servers."""
     from ..db import Database
@@ -134,7 +134,9 @@ def demo(
     try:
         with console.status(f"Server at {base}: loading the {settings.model!r} model"):
             _wait_ready(base)
-        payload = {"prompt": prompt, "duration": duration, "resolution": resolution, "generate_audio": True}
+        payload: dict[str, str | int | bool] = {
+            "prompt": prompt, "duration": duration, "resolution": resolution, "generate_audio": True
+        }
         console.print(f"POST {base}/v1/ltx-2-fast {payload}")
         started = time.perf_counter()
         with console.status("Generating"):

@@ -76,6 +76,7 @@ class Database:
             try:
                 raw = self.engine.raw_connection()
                 connection = raw.driver_connection
+                assert connection is not None
                 raw.detach()  # kept out of the pool: it stays in LISTEN for good
                 connection.autocommit = True
                 connection.execute(f"LISTEN {channel}")

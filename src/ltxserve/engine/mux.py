@@ -81,6 +81,7 @@ class Mp4Writer:
             self._write_audio_until(self._frames * self._sample_rate // self._fps)
 
     def _write_audio_until(self, sample: int) -> None:
+        assert self._audio is not None and self._audio_stream is not None, "only for a clip with sound"
         end = min(self._audio.shape[1], sample)
         # Whole AAC frames only, except the clip's tail.
         if end < self._audio.shape[1]:
@@ -100,7 +101,7 @@ class Mp4Writer:
 
     def close(self) -> None:
         self._container.mux(self._video.encode(None))
-        if self._audio_stream is not None:
+        if self._audio is not None and self._audio_stream is not None:
             self._write_audio_until(self._audio.shape[1])
             self._container.mux(self._audio_stream.encode(None))
         self._container.close()

@@ -7,7 +7,7 @@ The release is recognised from the configs that diffusers' `convert_ltx2_to_diff
 |---|---|---|---|
 | 2.0 | `transformer/config.json` has `cross_attn_mod: false` | each modality's own | Euler |
 | 2.3 | `cross_attn_mod: true` | the other modality's sigma | Euler |
-| 2.5 | a Gemma 4 text encoder, or the transformer's `ff_bias: false` | the other modality's sigma | ancestral Euler, eta 1 |
+| 2.5 | a Gemma 4 text encoder, or the transformer's `ff_bias: false` | the other's sigma | ancestral Euler |
 
 An optional `ltxserve.json` in the weights directory overrides any of it.
 """

@@ -61,4 +61,4 @@ class EventLog:
 
     def last_id(self) -> int:
         with self.db.read() as session:
-            return session.scalar(select(func.coalesce(func.max(JobEvent.id), 0)))
+            return session.scalars(select(func.coalesce(func.max(JobEvent.id), 0))).one()

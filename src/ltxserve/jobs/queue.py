@@ -17,11 +17,13 @@ import heapq
 import logging
 from collections import defaultdict, deque
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import CursorResult, delete, func, select, update
 
 from ..billing import ledger
 from ..db import ApiKey, Database, Job, JobInput, utcnow
+from ..errors import WorkerLost
 from . import eventlog
 from .model import ACTIVE, ClaimedJob, JobStatus, JobView
 from .notices import Notices
@@ -82,7 +84,7 @@ class Queue:
 
     def depth(self) -> int:
         with self.db.read() as session:
-            return session.scalar(select(func.count()).select_from(Job).where(Job.status == JobStatus.QUEUED))
+            return session.scalars(select(func.count()).select_from(Job).where(Job.status == JobStatus.QUEUED)).one()
 
     # --- while it runs ---------------------------------------------------------------------------
 
@@ -93,7 +95,7 @@ class Queue:
         """Renew the lease; False once the job is no longer this worker's (canceled, or lost)."""
         with self.db.write() as session:
             done = session.execute(self._held(job_id, worker_id).values(lease_expires_at=utcnow() + self.lease))
-            return done.rowcount == 1
+            return cast(CursorResult, done).rowcount == 1
 
     def report_progress(
         self, job_id: str, worker_id: str, stage: str, step: int, total: int, percent: float | None = None
@@ -182,14 +184,8 @@ class Queue:
                     continue
                 if row.attempts >= self.max_attempts:
                     status = JobStatus.FAILED
-                    self._finish_unbilled(
-                        session,
-                        row,
-                        status,
-                        "worker_lost",
-                        f"The worker running this job stopped responding, {row.attempts} time(s) out of "
-                        f"{self.max_attempts} allowed. You were not charged.",
-                    )
+                    lost = WorkerLost.after(row.attempts, self.max_attempts)
+                    self._finish_unbilled(session, row, status, lost.code, lost.message)
                 else:
                     status = JobStatus.QUEUED
                     row.status = status

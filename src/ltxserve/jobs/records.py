@@ -49,7 +49,7 @@ class Records:
         """(job id, result key) of stored results older than the cut-off."""
         with self.db.read() as session:
             return [
-                (job_id, result_key)
+                (job_id, result_key or "")
                 for job_id, result_key in session.execute(
                     select(Job.id, Job.result_key)
                     .where(Job.status == JobStatus.COMPLETED, Job.result_key.is_not(None),

@@ -30,6 +30,6 @@ class WorkerRegistry:
     def live(self) -> int:
         """Workers heard from within one lease: the ones that could take a job now or soon."""
         with self.db.read() as session:
-            return session.scalar(
+            return session.scalars(
                 select(func.count()).select_from(WorkerRow).where(WorkerRow.heartbeat_at > utcnow() - self.lease)
-            )
+            ).one()

@@ -67,6 +67,8 @@ class WebhookDispatcher:
         if delivery is None:
             return False
         job = self.store.records.get(job_id)
+        if job is None:  # swept meanwhile: nothing left to tell
+            return False
         body = json.dumps(self.payload(job), separators=(",", ":")).encode()
         headers = {
             "content-type": "application/json",

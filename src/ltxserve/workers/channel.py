@@ -8,6 +8,7 @@ at once and /readyz and /metrics say what the worker is doing.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import logging
@@ -104,7 +105,5 @@ class ServerSide:
                     log.warning("unreadable line from the worker process", extra={"line": line[:200]})
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             os.close(self._wake_write)
-        except OSError:
-            pass

@@ -25,7 +25,9 @@ def engine_settings(settings: Settings) -> EngineSettings:
             compile=settings.compile,
             offload_text_encoder=settings.offload_text_encoder,
         ),
-        encode=EncodeSettings(crf=settings.video_crf, preset=settings.video_preset, audio_bitrate=settings.audio_bitrate),
+        encode=EncodeSettings(
+            crf=settings.video_crf, preset=settings.video_preset, audio_bitrate=settings.audio_bitrate
+        ),
     )
 
 

@@ -77,7 +77,7 @@ class WorkerSupervisor:
                 if self._pipes is not None:
                     self._pipes.wake()
 
-    def _spawn(self) -> subprocess.Popen:
+    def _spawn(self) -> tuple[subprocess.Popen, ServerSide]:
         pipes = ServerSide()
         wake_fd, events_fd = pipes.child_fds
         process = subprocess.Popen(
@@ -90,20 +90,20 @@ class WorkerSupervisor:
         pipes.after_spawn()
         with self._lock:
             self._process, self._pipes = process, pipes
-        return process
+        return process, pipes
 
     def _supervise(self) -> None:
         backoff = self.BACKOFF_S
         while not self._stop.is_set():
             started = time.monotonic()
-            process = self._spawn()
+            process, pipes = self._spawn()
             self.state.pid, self.state.phase = process.pid, "starting"
             log.info("worker process started", extra={"pid": process.pid})
-            for event in self._pipes.events():
+            for event in pipes.events():
                 self._handle(event)
             code = process.wait()
             with self._lock:
-                self._pipes.close()
+                pipes.close()
                 self._process = self._pipes = None
             if self._stop.is_set():
                 break

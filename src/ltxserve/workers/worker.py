@@ -1,7 +1,8 @@
 """A worker: claims jobs from the job store under a lease, runs them on the engine, stores the result.
 
 The same class runs in the worker process `ltxserve serve` supervises (the embedded default), in
-`ltxserve worker`, or on another machine pointed at the same database and storage. It talks to nothing but the job store, the engine and storage.
+`ltxserve worker`, or on another machine pointed at the same database and storage. It talks to nothing
+but the job store, the engine and storage.
 """
 
 from __future__ import annotations

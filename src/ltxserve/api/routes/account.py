@@ -32,7 +32,9 @@ class Pricing(BaseModel):
     currency: str = "USD"
     per_second: dict[str, dict[str, float]] = Field(description="Dollars per second of output, by model and resolution")
     clips: dict[str, list[PriceRow]] = Field(description="Every request's price, by model")
-    rendering: dict[str, str] = Field(description="How each resolution is rendered (16:9 sizes; portrait and square alike)")
+    rendering: dict[str, str] = Field(
+        description="How each resolution is rendered (16:9 sizes; portrait and square alike)"
+    )
 
 
 @router.get("/v1/pricing", response_model=Pricing, summary="The price table")
@@ -45,7 +47,7 @@ def pricing(services: ServicesDep) -> Pricing:
     ]
     rendering = {res: rendering_detail(res, services.settings.refine_max_pixels) for res in per_second}
     return Pricing(
-        per_second={model: per_second for model in MODELS}, clips={model: clips for model in MODELS}, rendering=rendering
+        per_second=dict.fromkeys(MODELS, per_second), clips=dict.fromkeys(MODELS, clips), rendering=rendering
     )
 
 
@@ -58,4 +60,4 @@ def pricing(services: ServicesDep) -> Pricing:
 )
 async def get_user_credits(key: CurrentKey, services: ServicesDep) -> Credits:
     balance = await run_in_threadpool(keys.balance, services.db, key.id)
-    return Credits(credits=float(to_dollars(balance)), free_credits=0.0)
+    return Credits.model_validate({"credits": float(to_dollars(balance)), "free-credits": 0.0})

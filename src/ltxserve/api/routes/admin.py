@@ -7,8 +7,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated
 
-from fastapi import APIRouter
 from annotated_types import Ge, Gt, Le
+from fastapi import APIRouter
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator
 from starlette.concurrency import run_in_threadpool
 
@@ -98,7 +98,9 @@ class CreatedKey(KeyOut):
 class CreditsAdd(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    amount: Annotated[Decimal, Field(ge=Decimal(str(MICRO_DOLLAR)), le=MAX_GRANT_DOLLARS), _dollars_schema(MICRO_DOLLAR)]
+    amount: Annotated[
+        Decimal, Field(ge=Decimal(str(MICRO_DOLLAR)), le=MAX_GRANT_DOLLARS), _dollars_schema(MICRO_DOLLAR)
+    ]
 
 
 @router.post("/keys", status_code=201, response_model=CreatedKey, summary="Create an API key")

@@ -63,7 +63,7 @@ async def _wait_while_connected(services: Services, request: Request, job_id: st
         "client_disconnected",
         "The client closed the connection before the clip was ready, so it was canceled and not charged.",
     )
-    log.info("client left; job canceled", extra={"request_id": job_id, "now_status": str(now.status)})
+    log.info("client left; job canceled", extra={"request_id": job_id, "now_status": str(now and now.status)})
     raise ClientDisconnected
 
 
@@ -89,7 +89,9 @@ def raise_for_failure(job: JobView | None) -> None:
         200: {
             "content": {"video/mp4": {"schema": {"type": "string", "format": "binary"}}},
             "description": "The MP4: H.264 video with an AAC audio track unless generate_audio is false",
-            "headers": {name: {"description": text, "schema": {"type": "string"}} for name, text in _MP4_HEADERS.items()},
+            "headers": {
+                name: {"description": text, "schema": {"type": "string"}} for name, text in _MP4_HEADERS.items()
+            },
         },
         **ERROR_RESPONSES,
     },
@@ -109,6 +111,7 @@ async def generate(model: Model, key: GenerationKey, body: GenerationRequest, re
     if finished is None or finished.status is not JobStatus.COMPLETED or finished.result_key is None:
         raise_for_failure(finished)
         raise GenerationFailed("The generation ended without a clip.")
+    result_key = finished.result_key
 
     def answer() -> FileResponse | Response:
         headers = {
@@ -118,6 +121,6 @@ async def generate(model: Model, key: GenerationKey, body: GenerationRequest, re
             "x-seed-value": str((finished.result or {}).get("seed", "")),
             **rate_limit_headers(request.state.rate_window),
         }
-        return serve_result(services.storage, finished.result_key, f"{finished.id}.mp4", headers)
+        return serve_result(services.storage, result_key, f"{finished.id}.mp4", headers)
 
     return await run_in_threadpool(answer)

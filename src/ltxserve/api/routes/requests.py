@@ -23,7 +23,7 @@ from ...jobs import JobStatus, JobView
 from ...net.safe_fetch import FetchFailed, FetchRefused
 from ...request import AsyncGenerationRequest
 from ...webhooks import signing
-from ..deps import ApiKeyHeader, CurrentKey, GenerationKey, Model, ServicesDep, services_of
+from ..deps import ApiKeyHeader, CurrentKey, GenerationKey, Model, ServicesDep, cached_key, services_of
 from ..errors import error_responses
 from ..intake import Delivery, accept, request_hash
 from ..outputs import result_location
@@ -212,8 +212,7 @@ async def output(
             raise Forbidden("This output link is invalid or has expired. GET the request's record for a fresh one.")
         job = await run_in_threadpool(services.store.records.get, request_id)
     else:
-        key = services.keys.cached(secret) or await run_in_threadpool(services.keys.authenticate, secret)
-        job = (await _owned(request_id, key, services))[0]
+        job = (await _owned(request_id, await cached_key(services.keys, secret), services))[0]
     if job is None:
         raise RequestNotFound(f"No request {request_id!r} was made with this API key.")
     if job.status is not JobStatus.COMPLETED:
