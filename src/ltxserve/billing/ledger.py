@@ -40,7 +40,8 @@ def balance(session: Session, key_id: str, *, lock: bool = False) -> int:
 
 
 def balances(session: Session) -> dict[str, int]:
-    return dict(session.execute(select(ApiKey.id, ApiKey.balance)))
+    rows = session.execute(select(ApiKey.id, ApiKey.balance))
+    return {key_id: balance for key_id, balance in rows}  # noqa: C416 (dict() would read a Row as a mapping)
 
 
 def audit(session: Session) -> dict[str, int]:
