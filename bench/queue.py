@@ -9,7 +9,8 @@ endpoint adds to a generation.
 2. `GET /healthz` and `GET /v2/requests/{id}/status` under 50 concurrent clients (`wrk`), back to back on
    the same API-only server: idle, then while the worker generates (a finished request, and one
    waiting in the queue, which adds its queue position). The ratio status/healthz is the figure of merit.
-3. CPU of the API process while 1,000 `/events` streams stay open on requests that do not change.
+3. CPU of the API process while 1,000 `/events` streams stay open on requests that do not change, less
+   its CPU without them over as long a window just before.
 4. The sync endpoint's own overhead: a `POST /v1/ltx-2-fast` until its response's headers, less the
    worker's generation time (`x-generation-time`), median of several; the body's transfer apart.
 
@@ -97,17 +98,24 @@ async def _open_streams(port: int, api_key: str, request_ids: list[str], count: 
 
 
 def streams_cpu(pid: int, port: int, api_key: str, request_ids: list[str], count: int, seconds: float) -> dict:
+    """The API process's CPU over `seconds`, first without streams, then with `count` of them open on
+    requests that do not change: the streams' own cost is the difference (the worker generates throughout,
+    in its own process, and its progress reaches this one's feed in both windows)."""
+
     async def measure() -> dict:
-        streams = await _open_streams(port, api_key, request_ids, count)
-        await asyncio.sleep(1.0)
         before, started = _cpu_seconds(pid), time.monotonic()
         await asyncio.sleep(seconds)
-        used = _cpu_seconds(pid) - before
-        elapsed = time.monotonic() - started
+        baseline = 100 * (_cpu_seconds(pid) - before) / (time.monotonic() - started)
+        streams = await _open_streams(port, api_key, request_ids, count)
+        await asyncio.sleep(3.0)  # past the streams' first replies
+        before, started = _cpu_seconds(pid), time.monotonic()
+        await asyncio.sleep(seconds)
+        with_streams = 100 * (_cpu_seconds(pid) - before) / (time.monotonic() - started)
         for _, writer in streams:
             writer.close()
-        return {"streams": count, "seconds": round(elapsed, 1),
-                "cpu_percent_of_one_core": round(100 * used / elapsed, 2)}
+        return {"streams": count, "seconds": seconds, "cpu_percent_without": round(baseline, 2),
+                "cpu_percent_with": round(with_streams, 2),
+                "cpu_percent_of_one_core": round(with_streams - baseline, 2)}
 
     return asyncio.run(measure())
 
@@ -238,7 +246,8 @@ def main() -> None:
     print()
     for name, value in ratios.items():
         print(f"status / healthz, {name:<26}{value:>9.3f}")
-    print(f"{streams['streams']} idle event streams: {streams['cpu_percent_of_one_core']}% of one core")
+    print(f"{streams['streams']} idle event streams: {streams['cpu_percent_of_one_core']}% of one core "
+          f"(the API process at {streams['cpu_percent_with']}% with them, {streams['cpu_percent_without']}% without)")
     for name, numbers in overhead.items():
         print(f"{name}: {numbers['p50_ms']} ms a request to the headers (median of {numbers['samples']}); "
               f"then {numbers['body_p50_ms']} ms to read the {numbers['body_mb']} MB body")

@@ -80,7 +80,11 @@ CheckedKey = Annotated[KeyInfo, Depends(checked_key)]
 async def generation_key(request: Request, services: ServicesDep, key: CheckedKey) -> KeyInfo:
     """The caller's key, counted against its requests-a-minute limit."""
     per_minute = key.rpm_limit or services.settings.default_rpm
-    window = await run_in_threadpool(services.limiter.hit, key.id, per_minute)
+    limiter = services.limiter
+    if limiter.in_memory:
+        window = limiter.hit(key.id, per_minute)
+    else:
+        window = await run_in_threadpool(limiter.hit, key.id, per_minute)
     request.state.rate_window = window
     if not window.allowed:
         raise RateLimited(

@@ -39,8 +39,8 @@ class Subscription:
         self._loop.call_soon_threadsafe(self._queue.put_nowait, events)
 
     async def next(self, timeout_s: float | None = None) -> list[Event] | None:
-        """The next batch of new events. None: look again at the database (something may have changed that
-        the feed could not name), or `timeout_s` passed."""
+        """The next batch of new events. None: look at the database (it changed, the events are not read
+        yet), or `timeout_s` passed."""
         try:
             return await asyncio.wait_for(self._queue.get(), timeout_s)
         except TimeoutError:
@@ -101,8 +101,15 @@ class EventFeed:
     # --- sources ---------------------------------------------------------------------------------
 
     def _local_change(self, job_id: str, status: JobStatus) -> None:
+        # Made here, or by the supervised worker (its pipe): whatever waits on the job looks again at once,
+        # without waiting for the feed's own read.
+        for watcher in self._watchers:
+            watcher(job_id, [])
         with self._lock:
             self._changed.add(job_id)
+            subscribers = list(self._subscriptions.get(job_id, ()))
+        for subscription in subscribers:
+            subscription._put(None)
         self._wake.set()
 
     def _notified(self, payload: str) -> None:
@@ -152,12 +159,13 @@ class EventFeed:
                 watcher(None, [])
             changed |= watched
         for job_id in changed:
+            events: list[Event] = []
             if job_id in watched:
                 with self._lock:
                     after = self._cursors.get(job_id, 0)
                 events = self.store.events.after(job_id, after)
-                if events:
-                    self._deliver(job_id, events)
+            if events:
+                self._deliver(job_id, events)
             else:
                 for watcher in self._watchers:
                     watcher(job_id, [])

@@ -62,23 +62,18 @@ async def accept(
     price = services.prices.price(body.resolution, body.duration)
     concurrency_limit = key.concurrency_limit or services.settings.default_concurrency
 
-    def admissible() -> int:
-        # Everything that would refuse the request is asked before an image is fetched for it.
-        services.store.intake.check_admissible(key.id, price, concurrency_limit)
-        return services.store.workers.live()
-
-    if await run_in_threadpool(admissible) == 0:
-        raise NoWorkerAvailable(
-            "No worker is running to take this request, so it was not accepted and nothing was charged. "
-            "Retry shortly; /readyz tells when a worker is up."
-        )
-    image = None
-    if body.image is not None:
-        image = await anyio.to_thread.run_sync(fetch_image, body.image, services, limiter=services.fetch_threads)
     seed = body.seed if body.seed is not None else secrets.randbelow(MAX_SEED + 1)
     stored = body.model_copy(update={"seed": seed, "image": None}).model_dump()
-    return await run_in_threadpool(
-        lambda: services.store.intake.submit(
+
+    def worker_ready() -> None:
+        if services.store.workers.live() == 0:
+            raise NoWorkerAvailable(
+                "No worker is running to take this request, so it was not accepted and nothing was charged. "
+                "Retry shortly; /readyz tells when a worker is up."
+            )
+
+    def submit(image: bytes | None) -> JobView:
+        return services.store.intake.submit(
             key,
             job_id=request.state.request_id,
             model=model,
@@ -91,4 +86,20 @@ async def accept(
             webhook_url=delivery.webhook_url,
             base_url=delivery.base_url,
         )
-    )
+
+    if body.image is None:
+        # One trip to a thread: `submit` itself refuses what is over the key's limits or balance.
+        def ready_and_submit() -> JobView:
+            worker_ready()
+            return submit(None)
+
+        return await run_in_threadpool(ready_and_submit)
+
+    def admissible() -> None:
+        # Everything that would refuse the request is asked before an image is fetched for it.
+        services.store.intake.check_admissible(key.id, price, concurrency_limit)
+        worker_ready()
+
+    await run_in_threadpool(admissible)
+    image = await anyio.to_thread.run_sync(fetch_image, body.image, services, limiter=services.fetch_threads)
+    return await run_in_threadpool(submit, image)

@@ -22,6 +22,8 @@ class Window:
 class MinuteLimiter:
     def __init__(self, storage_uri: str) -> None:
         self._limiter = MovingWindowRateLimiter(storage_from_string(storage_uri))
+        # Counting in this process's memory is quick enough for the event loop; Redis is a network trip.
+        self.in_memory = storage_uri.startswith("memory://")
 
     def hit(self, key_id: str, per_minute: int) -> Window:
         """Count one request, unless the key is over its limit (then `allowed` is False)."""

@@ -18,20 +18,25 @@ class JobWaiter:
         self._store = store
         self._feed = feed
 
-    async def wait(self, job_id: str, timeout_s: float) -> JobView | None:
-        """The job once finished, or None if `timeout_s` passes first."""
+    async def wait(self, job_id: str, key_id: str, timeout_s: float) -> tuple[JobView, int] | None:
+        """The finished job and its key's balance then (one read), or None if `timeout_s` passes first (or the
+        job is not the key's)."""
         deadline = time.monotonic() + timeout_s
         subscription = self._feed.subscribe(job_id, after_id=0)
         try:
+
+            def read() -> tuple[JobView, int] | None:
+                return self._store.records.with_balance(job_id, key_id)
+
             # Read after subscribing: an end that comes between the two is still heard.
-            job = await run_in_threadpool(self._store.records.get, job_id)
-            while job is not None and not job.finished:
+            found = await run_in_threadpool(read)
+            while found is not None and not found[0].finished:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return None
                 events = await subscription.next(min(remaining, RECHECK_S))
                 if events is None or any(event.finished for event in events):
-                    job = await run_in_threadpool(self._store.records.get, job_id)
-            return job
+                    found = await run_in_threadpool(read)
+            return found
         finally:
             subscription.close()

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import delete, select, update
 
 from ..billing import ledger
-from ..db import Database, Job, ServerSecret, WorkerRow, utcnow
+from ..db import ApiKey, Database, Job, ServerSecret, WorkerRow, utcnow
 from .model import TERMINAL, JobStatus, JobView
 
 
@@ -27,12 +27,13 @@ class Records:
         return job if job is not None and job.key_id == key_id else None
 
     def with_balance(self, job_id: str, key_id: str) -> tuple[JobView, int] | None:
-        """The key's job and the key's balance, read together (what a status poll answers)."""
+        """The key's job and the key's balance, in one query (what a status poll answers)."""
         with self.db.read() as session:
-            row = session.get(Job, job_id)
-            if row is None or row.key_id != key_id:
-                return None
-            return JobView.of(row), ledger.balance(session, key_id)
+            found = session.execute(
+                select(Job, ApiKey.balance).join(ApiKey, ApiKey.id == Job.key_id)
+                .where(Job.id == job_id, Job.key_id == key_id)
+            ).first()
+            return (JobView.of(found[0]), found[1]) if found is not None else None
 
     def server_secret(self, name: str) -> str:
         """A secret every server process shares (made by a migration), e.g. the one that signs output links."""

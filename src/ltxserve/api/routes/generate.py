@@ -7,10 +7,9 @@ import asyncio
 import logging
 
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
-from ...billing import keys
 from ...billing.prices import format_dollars
 from ...errors import ClientDisconnected, GenerationFailed, ImageRejected, SyncTimeout, WorkerLost
 from ...jobs import JobStatus, JobView
@@ -42,10 +41,13 @@ async def _client_left(request: Request) -> None:
         pass
 
 
-async def _wait_while_connected(services: Services, request: Request, job_id: str, timeout_s: float) -> JobView | None:
-    """The finished job, or None after `timeout_s`. A client that leaves first will never take the clip: its
-    job is canceled and not billed, as vLLM aborts a request whose client is gone."""
-    waiting = asyncio.ensure_future(services.waiter.wait(job_id, timeout_s))
+async def _wait_while_connected(
+    services: Services, request: Request, job: JobView, timeout_s: float
+) -> tuple[JobView, int] | None:
+    """The finished job and the key's balance, or None after `timeout_s`. A client that leaves first will never
+    take the clip: its job is canceled and not billed, as vLLM aborts a request whose client is gone."""
+    job_id = job.id
+    waiting = asyncio.ensure_future(services.waiter.wait(job_id, job.key_id, timeout_s))
     leaving = asyncio.ensure_future(_client_left(request))
     try:
         await asyncio.wait((waiting, leaving), return_when=asyncio.FIRST_COMPLETED)
@@ -99,28 +101,26 @@ def raise_for_failure(job: JobView | None) -> None:
 async def generate(model: Model, key: GenerationKey, body: GenerationRequest, request: Request, services: ServicesDep):
     job = await accept(services, request, key, model, body)
     timeout = services.settings.sync_timeout_s
-    finished = await _wait_while_connected(services, request, job.id, timeout)
+    finished = await _wait_while_connected(services, request, job, timeout)
     if finished is None:
-        finished = await run_in_threadpool(
+        canceled = await run_in_threadpool(
             services.store.queue.cancel,
             job.id,
             "timeout",
             f"The generation did not finish within the {timeout:g} s sync timeout, so it was canceled and not "
             "charged. Ask for a shorter or smaller clip, or retry later.",
         )
-    if finished is None or finished.status is not JobStatus.COMPLETED or finished.result_key is None:
-        raise_for_failure(finished)
+        raise_for_failure(canceled)
         raise GenerationFailed("The generation ended without a clip.")
-    result_key = finished.result_key
-
-    def answer() -> FileResponse | Response:
-        headers = {
-            "x-generation-time": f"{finished.generation_seconds or 0:.3f}",
-            "x-cost": format_dollars(finished.price),
-            "x-remaining-credits": format_dollars(keys.balance(services.db, key.id)),
-            "x-seed-value": str((finished.result or {}).get("seed", "")),
-            **rate_limit_headers(request.state.rate_window),
-        }
-        return serve_result(services.storage, result_key, f"{finished.id}.mp4", headers)
-
-    return await run_in_threadpool(answer)
+    done, balance = finished
+    if done.status is not JobStatus.COMPLETED or done.result_key is None:
+        raise_for_failure(done)
+        raise GenerationFailed("The generation ended without a clip.")
+    headers = {
+        "x-generation-time": f"{done.generation_seconds or 0:.3f}",
+        "x-cost": format_dollars(done.price),
+        "x-remaining-credits": format_dollars(balance),
+        "x-seed-value": str((done.result or {}).get("seed", "")),
+        **rate_limit_headers(request.state.rate_window),
+    }
+    return await run_in_threadpool(serve_result, services.storage, done.result_key, f"{done.id}.mp4", headers)
