@@ -33,7 +33,9 @@ def _schemathesis(server: Server, api_key: str, seconds: int, reports) -> str:
         [sys.executable, "-m", "schemathesis.cli", "run", f"{server.base}/openapi.json", "-H", f"x-api-key: {api_key}",
          "--max-examples", "30", "--seed", "1", "--max-time", str(seconds), "--request-timeout", "20",
          "--report", "junit", "--report-dir", str(reports), "--no-color"],
-        check=False, capture_output=True, text=True, timeout=seconds + 180,
+        # Its own folder: schemathesis replays the failures it cached in the working directory, and a
+        # run must not depend on what an earlier one left there.
+        cwd=reports, check=False, capture_output=True, text=True, timeout=seconds + 180,
     )
     summary = re.search(r"Test cases:\s*\n\s*(.+)", done.stdout)
     print(f"schemathesis ({time.monotonic() - started:.0f} s): {summary.group(1) if summary else '?'}")

@@ -101,5 +101,6 @@ def test_due_deliveries_go_out_at_once_not_one_after_another(store):
             finished_job(store, receiver.url, job_id=f"j{number}")
         started = time.monotonic()
         assert dispatcher(store, RetryPolicy()).run_due() == 4
-        assert time.monotonic() - started < 2.0
+        # One after another takes at least 4 s; the bound leaves room for a loaded 2-core CI machine.
+        assert time.monotonic() - started < 3.0
     assert len(receiver.deliveries) == 4
