@@ -58,10 +58,23 @@ def _submit(base: str, headers: dict, body: dict) -> str:
     return requests.post(f"{base}/v2/ltx-2-fast", json=body, headers=headers, timeout=30).json()["request_id"]
 
 
-def submit_to_start(base: str, api_key: str, samples: int, idle_s: float) -> list[float]:
+def _worker_idle(metrics_url: str, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while "ltxserve_worker_busy 0.0" not in requests.get(metrics_url, timeout=30).text:
+        assert time.monotonic() < deadline, "the worker stayed busy"
+        time.sleep(0.02)
+
+
+def submit_to_start(base: str, api_key: str, samples: int, idle_s: float, worker_metrics: str | None = None
+                    ) -> list[float]:
+    """`worker_metrics`: a worker process's metrics URL. A canceled job is dropped by such a worker only at
+    its next progress report (in the tiny model's video decode, seconds apart): each sample first waits
+    for it to be idle, or it would measure that instead."""
     headers = {"x-api-key": api_key}
     latencies = []
     for _ in range(samples):
+        if worker_metrics is not None:
+            _worker_idle(worker_metrics)
         time.sleep(idle_s)
         request_id = _submit(base, headers, BODY)
         while _status(base, headers, request_id)["status"] == "QUEUED":
@@ -183,10 +196,13 @@ def main() -> None:
             processes[0].wait(60)
             processes.append(start(data_dir, separate_port, "serve", "--workers", "0", log_name="api-only.log",
                                    database_url=database))
-            processes.append(start(data_dir, 0, "worker", log_name="worker.log", database_url=database))
+            metrics_port = free_port()
+            processes.append(start(data_dir, 0, "worker", "--metrics-port", str(metrics_port),
+                                   log_name="worker.log", database_url=database))
             wait_ready(processes[1], separate_port)
             base = f"http://127.0.0.1:{separate_port}"
-            latency["worker process"] = _summary(submit_to_start(base, api_key, args.samples, args.idle_s))
+            latency["worker process"] = _summary(submit_to_start(
+                base, api_key, args.samples, args.idle_s, f"http://127.0.0.1:{metrics_port}/metrics"))
             print(f"worker process: {latency['worker process']}", flush=True)
 
             finished = _submit(base, headers, BODY)

@@ -79,6 +79,7 @@ def worker(
             link.send("problem", error=text)
 
     running = build_worker(settings, store, engine, on_generated=generated, on_problem=problem)
+    metrics.watch(running)
     stop = threading.Event()
 
     def request_stop(signum=None, _frame=None) -> None:

@@ -4,7 +4,12 @@ the job store knows (queue depth, live workers, credits) for all of them."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from prometheus_client import CollectorRegistry, Gauge, Histogram, start_http_server
+
+if TYPE_CHECKING:
+    from .worker import Worker
 
 GENERATION_BUCKETS = (1, 2, 5, 10, 20, 30, 45, 60, 90, 120, 180, 300, 600)
 
@@ -27,6 +32,10 @@ class WorkerMetrics:
             registry=self.registry,
         )
         self.store_available.set(1)
+        self.busy = Gauge("ltxserve_worker_busy", "1 while this worker has a job in hand", registry=self.registry)
+
+    def watch(self, worker: Worker) -> None:
+        self.busy.set_function(lambda: 0 if worker.current_job is None else 1)
 
     def serve(self, port: int, host: str = "127.0.0.1") -> int:
         """Serve /metrics on a thread; returns the port (useful with 0)."""

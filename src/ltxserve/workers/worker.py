@@ -78,6 +78,7 @@ class Worker:
         self._on_problem = on_problem
         self._wake = threading.Event()
         self.problem: str | None = None  # what keeps the loop from working, while it lasts
+        self.current_job: str | None = None  # the job in hand, while there is one
 
     def _on_job_event(self, job_id: str, status: JobStatus) -> None:
         if status is JobStatus.QUEUED:
@@ -156,6 +157,7 @@ class Worker:
         heart = threading.Thread(target=self._beat, args=(job.id, beating), name=f"heartbeat-{job.id}", daemon=True)
         heart.start()
         started = time.perf_counter()
+        self.current_job = job.id
         try:
             request = GenerationRequest.model_validate(job.request)
             image = decode_image(claimed.image, self.config.image_max_pixels) if claimed.image else None
@@ -209,6 +211,7 @@ class Worker:
                 "report it.",
             )
         finally:
+            self.current_job = None
             beating.set()
             heart.join()
             output.unlink(missing_ok=True)
