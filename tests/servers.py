@@ -11,6 +11,8 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -186,3 +188,17 @@ class Server:
             worker.stop()
         if self.process is not None:
             self.process.stop()
+
+
+@contextmanager
+def on_postgresql(root: Path, models: Path, settings: dict[str, str]) -> Iterator[Server]:
+    """A started server on a PostgreSQL schema of its own; stopped, and the schema dropped, afterwards."""
+    schema = PgSchema()
+    try:
+        running = Server(root, models, {**settings, "database_url": schema.url}).start()
+        try:
+            yield running
+        finally:
+            running.stop()
+    finally:
+        schema.drop()

@@ -16,7 +16,7 @@ import time
 import pytest
 import requests
 
-from tests.servers import Server
+from tests.servers import Server, on_postgresql
 
 from .client import SMALL, assert_error, generate, submit
 from .conftest import ADMIN_KEY
@@ -26,14 +26,8 @@ REQUEST_ROUTES = [("GET", "/status"), ("GET", ""), ("GET", "/events"), ("POST", 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, tiny_models):
-    from tests.servers import PgSchema
-
-    schema = PgSchema()
-    running = Server(tmp_path_factory.mktemp("hostile"), tiny_models,
-                     {"database_url": schema.url, "admin_key": ADMIN_KEY}).start()
-    yield running
-    running.stop()
-    schema.drop()
+    with on_postgresql(tmp_path_factory.mktemp("hostile"), tiny_models, {"admin_key": ADMIN_KEY}) as running:
+        yield running
 
 
 def test_a_non_ascii_signature_is_a_forged_link_not_an_error(server):

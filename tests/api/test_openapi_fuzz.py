@@ -12,19 +12,15 @@ import time
 
 import pytest
 
-from tests.servers import PgSchema, Server
+from tests.servers import Server, on_postgresql
 
 from .conftest import ADMIN_KEY
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, tiny_models):
-    schema = PgSchema()
-    running = Server(tmp_path_factory.mktemp("fuzz"), tiny_models,
-                     {"database_url": schema.url, "admin_key": ADMIN_KEY}).start()
-    yield running
-    running.stop()
-    schema.drop()
+    with on_postgresql(tmp_path_factory.mktemp("fuzz"), tiny_models, {"admin_key": ADMIN_KEY}) as running:
+        yield running
 
 
 def _schemathesis(server: Server, api_key: str, seconds: int, reports) -> str:
