@@ -54,3 +54,16 @@ def wait_for(base: str, api_key: str, request_id: str, *statuses: str, timeout_s
             return body
         assert time.monotonic() < deadline, f"still {body['status']} after {timeout_s} s: {body}"
         time.sleep(0.1)
+
+
+def wait_for_progress(base: str, api_key: str, request_id: str, *, past: tuple[str, ...] = (),
+                      timeout_s: float = 180) -> dict:
+    """Poll until the running request reports progress in a stage not in `past`; its status body."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        body = status(base, api_key, request_id).json()
+        if body["progress"] is not None and body["progress"]["stage"] not in past:
+            return body
+        assert body["status"] in ("QUEUED", "PROCESSING"), f"ended before the progress looked for: {body}"
+        assert time.monotonic() < deadline, f"no such progress after {timeout_s} s: {body}"
+        time.sleep(0.02)

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from ltxserve.db import Job, LedgerEntry
 from tests.servers import Server
 
-from .client import SMALL, credits, status, submit, wait_for
+from .client import SMALL, credits, status, submit, wait_for, wait_for_progress
 
 QUIET = {**SMALL, "generate_audio": False}
 
@@ -39,9 +39,7 @@ def test_kill_9_of_worker_and_server_loses_no_job_and_bills_only_finished_clips(
         assert clip.status_code == 200
 
         pending = [submit(server.base, api_key, {**QUIET, "duration": 10}).json()["request_id"] for _ in range(4)]
-        running = wait_for(server.base, api_key, pending[0], "PROCESSING")
-        while running["progress"] is None:
-            running = status(server.base, api_key, pending[0]).json()
+        wait_for_progress(server.base, api_key, pending[0])
         assert status(server.base, api_key, pending[1]).json()["status"] == "QUEUED"
 
         if separate:

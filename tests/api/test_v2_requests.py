@@ -16,7 +16,7 @@ from ltxserve.webhooks import HEADER, InvalidSignature, verify
 from tests.conftest import probe
 from tests.servers import Server
 
-from .client import SMALL, assert_error, credits, status, submit, wait_for
+from .client import SMALL, assert_error, credits, status, submit, wait_for, wait_for_progress
 from .receiver import Receiver
 
 LONG = {**SMALL, "duration": 10}
@@ -113,9 +113,7 @@ def test_status_shows_queue_position_and_progress_and_cancel_while_queued_is_not
 
     during = wait_for(server.base, api_key, running, "PROCESSING")
     assert during["queue_position"] is None
-    with_progress = during
-    while with_progress["progress"] is None:
-        with_progress = status(server.base, api_key, running).json()
+    with_progress = wait_for_progress(server.base, api_key, running)
     assert with_progress["progress"]["total"] >= 1 and 0 <= with_progress["progress"]["percent"] <= 100
     finished = wait_for(server.base, api_key, running, "COMPLETED")
     assert finished["metrics"]["cost"] == 0.5
@@ -126,9 +124,7 @@ def test_status_shows_queue_position_and_progress_and_cancel_while_queued_is_not
 def test_cancel_while_running_stops_the_worker_and_is_not_billed(server):
     api_key = server.create_key("10")
     request_id = submit(server.base, api_key, LONG).json()["request_id"]
-    body = wait_for(server.base, api_key, request_id, "PROCESSING")
-    while body["progress"] is None or body["progress"]["stage"] == "encode_prompt":
-        body = status(server.base, api_key, request_id).json()
+    wait_for_progress(server.base, api_key, request_id, past=("encode_prompt",))
     started = time.monotonic()
     canceled = requests.post(f"{server.base}/v2/requests/{request_id}/cancel", headers={"x-api-key": api_key},
                              timeout=30)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.api.client import SMALL, submit, wait_for
+from tests.api.client import SMALL, submit, wait_for, wait_for_progress
 from tests.servers import Server
 
 from .pg import PrivatePostgres
@@ -81,10 +81,7 @@ def test_the_embedded_worker_is_a_process_of_its_own_and_is_replaced_when_it_die
 
         api_key = server.create_key("10", concurrency_limit=5)
         running = submit(server.base, api_key, {**QUIET, "duration": 10}).json()["request_id"]
-        body = wait_for(server.base, api_key, running, "PROCESSING")
-        while body["progress"] is None:
-            body = requests.get(f"{server.base}/v2/requests/{running}/status", headers={"x-api-key": api_key},
-                                timeout=30).json()
+        wait_for_progress(server.base, api_key, running)
         os.kill(worker_pid, signal.SIGKILL)  # as a crash in PyTorch or a GPU driver would end it
 
         # The API stays up throughout, and says what happened.
