@@ -154,6 +154,10 @@ class RequestNotFound(NotFound):
 
     code = "request_not_found"
 
+    @classmethod
+    def for_id(cls, request_id: str) -> RequestNotFound:
+        return cls(f"No request {request_id!r} was made with this API key.")
+
 
 class NotReady(Conflict):
     code = "not_ready"

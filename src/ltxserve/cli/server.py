@@ -74,7 +74,6 @@ def worker(
             link.send("generated", seconds=seconds)
 
     def problem(text: str | None) -> None:
-        metrics.store_available.set(0 if text else 1)
         if link is not None:
             link.send("problem", error=text)
 

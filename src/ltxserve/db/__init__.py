@@ -1,4 +1,4 @@
-from .database import Database
+from .database import STORE_ERRORS, Database
 from .schema import (
     ApiKey,
     Base,
@@ -14,6 +14,7 @@ from .schema import (
 )
 
 __all__ = [
+    "STORE_ERRORS",
     "ApiKey",
     "Base",
     "Database",

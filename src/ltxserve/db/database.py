@@ -14,6 +14,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 log = logging.getLogger(__name__)
@@ -21,6 +22,10 @@ log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).with_name("migrations")
 # Any fixed number: PostgreSQL advisory locks are named by integers, database-wide.
 _MIGRATION_LOCK = 0x6C7478_6D6967
+
+# What the job store raises while its database cannot be reached: the driver's errors, as SQLAlchemy
+# wraps them, and the operating system's.
+STORE_ERRORS = (SQLAlchemyError, OSError)
 
 
 class Database:

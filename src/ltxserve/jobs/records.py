@@ -21,11 +21,6 @@ class Records:
             row = session.get(Job, job_id)
             return JobView.of(row) if row is not None else None
 
-    def get_for_key(self, job_id: str, key_id: str) -> JobView | None:
-        """The job if it is this key's: another key's job is as absent as an unknown one."""
-        job = self.get(job_id)
-        return job if job is not None and job.key_id == key_id else None
-
     def with_balance(self, job_id: str, key_id: str) -> tuple[JobView, int] | None:
         """The key's job and the key's balance, in one query (what a status poll answers)."""
         with self.db.read() as session:

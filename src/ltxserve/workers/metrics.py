@@ -31,10 +31,12 @@ class WorkerMetrics:
             "ltxserve_worker_store_available", "1 while the job store answers this worker, 0 while it does not",
             registry=self.registry,
         )
-        self.store_available.set(1)
+        self.store_available.set(1)  # until `watch`: nothing has failed while the model loads
         self.busy = Gauge("ltxserve_worker_busy", "1 while this worker has a job in hand", registry=self.registry)
 
     def watch(self, worker: Worker) -> None:
+        """Read at each scrape from what the worker says of itself."""
+        self.store_available.set_function(lambda: 1 if worker.problem is None else 0)
         self.busy.set_function(lambda: 0 if worker.current_job is None else 1)
 
     def serve(self, port: int, host: str = "127.0.0.1") -> int:

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 # Settings the worker does not need, or must not have: the admin secret, and where the server listens.
 _NOT_FOR_THE_WORKER = {"config", "admin_key", "host", "port", "embedded_workers"}
 
+
 def worker_environment(settings: Settings) -> dict[str, str]:
     """The environment of a worker process that sees exactly the server's settings."""
     env = {name: value for name, value in os.environ.items() if not name.startswith("LTXSERVE_")}

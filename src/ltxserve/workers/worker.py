@@ -18,8 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy.exc import SQLAlchemyError
-
+from ..db import STORE_ERRORS
 from ..engine.spec import Progress
 from ..errors import ImageRejected
 from ..jobs import ClaimedJob, JobStatus, JobStore
@@ -28,10 +27,6 @@ from ..storage import ResultStorage
 
 if TYPE_CHECKING:
     from ..engine import Engine
-
-# What the job store raises while its database cannot be reached: the driver's errors, as SQLAlchemy
-# wraps them, and the operating system's.
-STORE_ERRORS = (SQLAlchemyError, OSError)
 
 log = logging.getLogger(__name__)
 

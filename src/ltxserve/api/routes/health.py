@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.concurrency import run_in_threadpool
 
-from ...workers.worker import STORE_ERRORS
+from ...db import STORE_ERRORS
 from ..deps import ServicesDep
 from ..errors import error_response
 

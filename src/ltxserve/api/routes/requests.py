@@ -83,7 +83,7 @@ async def _owned(request_id: str, key: KeyInfo, services: Services) -> tuple[Job
 
     owned = await run_in_threadpool(read)
     if owned is None:
-        raise RequestNotFound(f"No request {request_id!r} was made with this API key.")
+        raise RequestNotFound.for_id(request_id)
     return owned
 
 
@@ -181,7 +181,7 @@ async def cancel(owned: OwnedJob, services: ServicesDep) -> StatusOut:
         now = services.store.queue.cancel(job.id, "canceled", "Canceled at the client's request. You were not charged.")
         services.cache.forget(job.id)
         if now is None:
-            raise RequestNotFound(f"No request {job.id!r} was made with this API key.")
+            raise RequestNotFound.for_id(job.id)
         if now.status in (JobStatus.COMPLETED, JobStatus.FAILED):
             raise NotCancelable(f"Request {job.id} already {now.status}; there is nothing to cancel.")
         return StatusOut(**status_of(now, keys.balance(services.db, now.key_id), None))
@@ -214,7 +214,7 @@ async def output(
     else:
         job = (await _owned(request_id, await cached_key(services.keys, secret), services))[0]
     if job is None:
-        raise RequestNotFound(f"No request {request_id!r} was made with this API key.")
+        raise RequestNotFound.for_id(request_id)
     if job.status is not JobStatus.COMPLETED:
         raise NotReady(f"Request {job.id} is {job.status}; its output exists once it is COMPLETED.")
     if job.result_key is None:
