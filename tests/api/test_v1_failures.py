@@ -6,13 +6,17 @@ from __future__ import annotations
 import shutil
 import threading
 import time
+from datetime import timedelta
 
 import pytest
 import requests
+from sqlalchemy import update
 
+from ltxserve.db import Fleet, utcnow
+from ltxserve.jobs import JobStore
 from tests.servers import Server
 
-from .client import SMALL, assert_error, credits, generate
+from .client import SMALL, assert_error, credits, generate, submit
 
 
 @pytest.fixture
@@ -54,6 +58,42 @@ def test_no_worker_is_502_and_not_ready(make_server):
     assert credits(server.base, api_key) == 10
     off = requests.get(f"{server.base}/admin/keys", headers={"x-api-key": api_key}, timeout=30)
     assert "LTXSERVE_ADMIN_KEY" in assert_error(off, 403, "forbidden")["error"]
+
+
+def test_a_reporting_fleet_makes_a_server_without_workers_accept_and_queue(make_server):
+    server = make_server("fleet-at-zero", embedded_workers="0").start(ready=False)
+    api_key = server.create_key("10")
+    db = server.database()
+    fleets = JobStore(db).fleets
+    fleets.deploy("gpus", min_replicas=0, max_replicas=4, jobs_per_replica=1)
+    fleets.report("gpus", target=0, replicas=0)
+    try:
+        ready = requests.get(f"{server.base}/readyz", timeout=30)
+        assert ready.status_code == 200 and ready.json()["workers"] == 0
+        assert ready.json()["fleets"][0] | {"reported_at": None} == {
+            "name": "gpus", "reporting": True, "reported_at": None, "target": 0, "running": 0, "starting": 0,
+            "draining": 0, "min_replicas": 0, "max_replicas": 4, "jobs_per_replica": 1,
+        }
+        accepted = submit(server.base, api_key, SMALL)
+        assert accepted.status_code == 202 and accepted.json()["status"] == "QUEUED"
+
+        # A fleet whose policy stopped reporting (its Ray cluster is gone) will start nothing: 502 again.
+        with db.write() as session:
+            session.execute(update(Fleet).values(reported_at=utcnow() - timedelta(seconds=31)))
+        assert_error(requests.get(f"{server.base}/readyz", timeout=30), 503, "no_worker")
+        assert_error(submit(server.base, api_key, SMALL), 502, "no_worker")
+    finally:
+        db.dispose()
+
+
+def test_a_request_sent_while_the_embedded_worker_loads_waits_for_it(make_server):
+    server = make_server("loading").start(ready=False)
+    loading = requests.get(f"{server.base}/readyz", timeout=30)
+    assert loading.status_code == 503 and loading.json()["embedded_worker"]["phase"] in ("starting", "loading")
+
+    response = generate(server.base, server.create_key("10"), SMALL)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "video/mp4"
 
 
 def test_a_worker_killed_mid_job_is_502_and_not_billed(make_server):

@@ -47,14 +47,17 @@ def test_upgrading_keeps_jobs_keys_and_money_and_makes_one_signing_secret(db):
         session.execute(text(
             "INSERT INTO api_keys (id, name, key_hash, prefix, scopes, created_at) "
             "VALUES ('key_old', '', :hash, 'ltx_old', '[\"ltx-2-fast\"]', :now)"), {"hash": "0" * 64, "now": utcnow()})
-        session.execute(Job.__table__.insert().values(
-            id="old", key_id="key_old", model="ltx-2-fast", status="COMPLETED", request={"prompt": "p"}, price=300_000,
-            attempts=1, result_key="old.mp4"))
+        session.execute(text(
+            "INSERT INTO jobs (id, key_id, model, status, request, price, created_at, attempts, result_key) "
+            "VALUES ('old', 'key_old', 'ltx-2-fast', 'COMPLETED', '{\"prompt\": \"p\"}', 300000, :now, 1, "
+            "'old.mp4')"), {"now": utcnow()})
         session.execute(LedgerEntry.__table__.insert().values(key_id="key_old", kind="grant", amount=2_000_000))
     db.migrate()
     store = JobStore(db)
     # The running balance starts from what the ledger sums to.
     assert store.records.get("old").result_key == "old.mp4" and keys.balance(store.db, "key_old") == 2_000_000
+    with db.read() as session:
+        assert session.execute(select(Job.cold, Job.cold_start_s).where(Job.id == "old")).one() == (False, None)
     assert keys.webhook_secret(db, "key_old").startswith("whsec_")
     with db.read() as session:
         secrets = session.scalars(select(ServerSecret.value)).all()

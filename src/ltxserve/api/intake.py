@@ -65,14 +65,7 @@ async def accept(
     seed = body.seed if body.seed is not None else secrets.randbelow(MAX_SEED + 1)
     stored = body.model_copy(update={"seed": seed, "image": None}).model_dump()
 
-    def worker_ready() -> None:
-        if services.store.workers.live() == 0:
-            raise NoWorkerAvailable(
-                "No worker is running to take this request, so it was not accepted and nothing was charged. "
-                "Retry shortly; /readyz tells when a worker is up."
-            )
-
-    def submit(image: bytes | None) -> JobView:
+    def submit(image: bytes | None, cold: bool) -> JobView:
         return services.store.intake.submit(
             key,
             job_id=request.state.request_id,
@@ -85,21 +78,38 @@ async def accept(
             request_hash=delivery.request_hash,
             webhook_url=delivery.webhook_url,
             base_url=delivery.base_url,
+            cold=cold,
         )
 
     if body.image is None:
         # One trip to a thread: `submit` itself refuses what is over the key's limits or balance.
         def ready_and_submit() -> JobView:
-            worker_ready()
-            return submit(None)
+            return submit(None, cold=not capacity(services))
 
         return await run_in_threadpool(ready_and_submit)
 
-    def admissible() -> None:
+    def admissible() -> bool:
         # Everything that would refuse the request is asked before an image is fetched for it.
         services.store.intake.check_admissible(key.id, price, concurrency_limit)
-        worker_ready()
+        return capacity(services)
 
-    await run_in_threadpool(admissible)
+    warm = await run_in_threadpool(admissible)
     image = await anyio.to_thread.run_sync(fetch_image, body.image, services, limiter=services.fetch_threads)
-    return await run_in_threadpool(submit, image)
+    return await run_in_threadpool(submit, image, not warm)
+
+
+def capacity(services: Services) -> bool:
+    """Whether a worker is live to take a request now (True), or will be (False: the request waits, a cold
+    start). A fleet that is deployed starts replicas for queued work, and a worker that is loading its model
+    will take it; only a server with no way to ever run the request refuses it."""
+    if services.store.workers.live() > 0:
+        return True
+    supervisor = services.supervisor
+    if supervisor is not None and supervisor.state.on_its_way:
+        return False
+    if services.store.fleets.any_reporting():
+        return False
+    raise NoWorkerAvailable(
+        "No worker is running to take this request, and none is starting, so it was not accepted and nothing "
+        "was charged. Retry shortly; /readyz tells when a worker is up."
+    )

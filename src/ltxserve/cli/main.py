@@ -10,12 +10,13 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from . import keys, server
+from . import fleet, keys, server
 from .common import console, settings_with
 
 app = typer.Typer(help="ltxserve: LTX-2 fast text/image-to-video with synchronized audio.", no_args_is_help=True)
 app.add_typer(keys.keys_app, name="keys")
 app.add_typer(keys.credits_app, name="credits")
+app.add_typer(fleet.fleet_app, name="fleet")
 app.command()(server.serve)
 app.command()(server.worker)
 app.command()(server.demo)

@@ -2,6 +2,7 @@ from .database import STORE_ERRORS, Database
 from .schema import (
     ApiKey,
     Base,
+    Fleet,
     Job,
     JobEvent,
     JobInput,
@@ -18,6 +19,7 @@ __all__ = [
     "ApiKey",
     "Base",
     "Database",
+    "Fleet",
     "Job",
     "JobEvent",
     "JobInput",

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
@@ -22,6 +23,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.expression import false
 from sqlalchemy.types import TypeDecorator
 
 
@@ -109,6 +111,10 @@ class Job(Base):
     webhook_url: Mapped[str | None] = mapped_column(Text)
     # The server's address as the client called it: absolute URLs in webhooks sent later from any process.
     base_url: Mapped[str | None] = mapped_column(String(255))
+    # Accepted while no worker was live (a fleet at zero, a worker loading): the wait until its first claim
+    # is the cold start a scale-from-zero fleet costs.
+    cold: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    cold_start_s: Mapped[float | None] = mapped_column(Float)
 
 
 class JobEvent(Base):
@@ -197,3 +203,22 @@ class WorkerRow(Base):
     model: Mapped[str] = mapped_column(String(255))
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    fleet: Mapped[str | None] = mapped_column(String(64))  # the Ray Serve fleet this worker is a replica of
+    draining: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())  # claims nothing new
+
+
+class Fleet(Base):
+    """A Ray Serve worker fleet (`ltxserve fleet deploy`): its bounds, and what its autoscaling policy last
+    reported. The API accepts requests while no worker is live as long as the policy keeps reporting, since
+    the fleet will start a replica for them."""
+
+    __tablename__ = "fleets"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    min_replicas: Mapped[int] = mapped_column(Integer)
+    max_replicas: Mapped[int] = mapped_column(Integer)
+    jobs_per_replica: Mapped[int] = mapped_column(Integer)
+    deployed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    target: Mapped[int] = mapped_column(Integer, default=0)  # replicas the policy asks Ray for
+    replicas: Mapped[int] = mapped_column(Integer, default=0)  # replicas Ray has, loading or running
+    reported_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

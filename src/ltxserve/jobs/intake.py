@@ -34,11 +34,13 @@ class Intake:
         request_hash: str | None = None,
         webhook_url: str | None = None,
         base_url: str | None = None,
+        cold: bool = False,
     ) -> JobView:
         """Accept a job and reserve its price, or refuse it without a trace.
 
         With an idempotency key already used by this API key, the job it made is returned as it is now
-        (nothing is charged again) if `request_hash` matches, and IdempotencyConflict raised if not."""
+        (nothing is charged again) if `request_hash` matches, and IdempotencyConflict raised if not. `cold`:
+        no worker was live to take it (its wait until the first claim is then recorded as a cold start)."""
         with self.db.write() as session:
             # The balance is read with the key's row locked (PostgreSQL; SQLite's write lock does the same):
             # two requests with one idempotency key, or two that each fit the balance alone, take turns here.
@@ -61,6 +63,7 @@ class Intake:
                 request_hash=request_hash,
                 webhook_url=webhook_url,
                 base_url=base_url,
+                cold=cold,
             )
             session.add(row)
             session.flush()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import heapq
 import logging
 from collections import defaultdict, deque
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
 
@@ -29,6 +30,18 @@ from .model import ACTIVE, ClaimedJob, JobStatus, JobView
 from .notices import Notices
 
 log = logging.getLogger(__name__)
+
+@dataclass(frozen=True)
+class Demand:
+    queued: int
+    running: int  # under a live lease
+    lapsed: int  # running under a lease that ran out: its worker is gone, and the job will be queued again
+    oldest_queued_s: float | None  # how long the oldest queued request has waited
+
+    @property
+    def jobs(self) -> int:
+        return self.queued + self.running + self.lapsed
+
 
 # Orders the queue as claims take it: see the module's docstring.
 _CLAIM_ORDER = (ApiKey.priority.desc(), ApiKey.last_claimed_at.asc().nulls_first(), Job.created_at.asc())
@@ -62,6 +75,8 @@ class Queue:
             row.lease_expires_at = now + self.lease
             row.attempts += 1
             row.started_at = now
+            if row.cold and row.cold_start_s is None:
+                row.cold_start_s = (now - row.created_at).total_seconds()
             row.progress_stage = row.progress_step = row.progress_total = row.progress_percent = None
             session.execute(update(ApiKey).where(ApiKey.id == row.key_id).values(last_claimed_at=now))
             eventlog.record(session, row)
@@ -85,6 +100,22 @@ class Queue:
     def depth(self) -> int:
         with self.db.read() as session:
             return session.scalars(select(func.count()).select_from(Job).where(Job.status == JobStatus.QUEUED)).one()
+
+    def demand(self) -> Demand:
+        """The work that needs a worker now: what autoscaling sizes a fleet by."""
+        now = utcnow()
+        expired = Job.lease_expires_at < now
+        with self.db.read() as session:
+            queued, running, lapsed, oldest = session.execute(
+                select(
+                    func.count().filter(Job.status == JobStatus.QUEUED),
+                    func.count().filter(Job.status == JobStatus.PROCESSING, ~expired),
+                    func.count().filter(Job.status == JobStatus.PROCESSING, expired),
+                    func.min(Job.created_at).filter(Job.status == JobStatus.QUEUED),
+                ).where(Job.status.in_([JobStatus.QUEUED, JobStatus.PROCESSING]))
+            ).one()
+        age = (now - oldest).total_seconds() if oldest is not None else None
+        return Demand(queued=queued, running=running, lapsed=lapsed, oldest_queued_s=age)
 
     # --- while it runs ---------------------------------------------------------------------------
 

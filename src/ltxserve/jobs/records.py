@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 
 from ..billing import ledger
 from ..db import ApiKey, Database, Job, ServerSecret, WorkerRow, utcnow
@@ -38,6 +38,20 @@ class Records:
     def captured_total(self) -> int:
         with self.db.read() as session:
             return ledger.captured_total(session)
+
+    def cold_starts(self, bounds: tuple[float, ...]) -> tuple[list[int], int, float]:
+        """Of the requests on record that waited for a worker to start (a fleet at zero, a worker loading):
+        how many waited at most each bound (cumulative), how many in all, and the seconds summed."""
+        waited = Job.cold_start_s
+        with self.db.read() as session:
+            row = session.execute(
+                select(
+                    *(func.count().filter(waited <= bound) for bound in bounds),
+                    func.count(waited),
+                    func.coalesce(func.sum(waited), 0.0),
+                )
+            ).one()
+        return list(row[: len(bounds)]), row[len(bounds)], float(row[len(bounds) + 1])
 
     # --- retention -------------------------------------------------------------------------------
 

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import delete, func, select, update
 
-from ..db import Database, WorkerRow, utcnow
+from ..db import Database, Job, WorkerRow, utcnow
+from .model import JobStatus
+
+
+@dataclass(frozen=True)
+class Draining:
+    workers: int
+    jobs: int  # running on those workers
 
 
 class WorkerRegistry:
@@ -14,22 +22,43 @@ class WorkerRegistry:
         self.db = db
         self.lease = timedelta(seconds=lease_s)
 
-    def register(self, worker_id: str, *, host: str, pid: int, model: str) -> None:
+    def register(self, worker_id: str, *, host: str, pid: int, model: str, fleet: str | None = None) -> None:
         with self.db.write() as session:
             session.merge(WorkerRow(id=worker_id, host=host, pid=pid, model=model, started_at=utcnow(),
-                                    heartbeat_at=utcnow()))
+                                    heartbeat_at=utcnow(), fleet=fleet))
 
     def heartbeat(self, worker_id: str) -> None:
         with self.db.write() as session:
             session.execute(update(WorkerRow).where(WorkerRow.id == worker_id).values(heartbeat_at=utcnow()))
 
+    def set_draining(self, worker_id: str, draining: bool) -> None:
+        with self.db.write() as session:
+            session.execute(update(WorkerRow).where(WorkerRow.id == worker_id).values(draining=draining))
+
+    def draining(self, fleet: str | None = None) -> Draining:
+        """Live workers that take no new job (their node is being drained), and the jobs they still hold."""
+        draining = select(WorkerRow.id).where(WorkerRow.heartbeat_at > utcnow() - self.lease,
+                                              WorkerRow.draining.is_(True))
+        if fleet is not None:
+            draining = draining.where(WorkerRow.fleet == fleet)
+        with self.db.read() as session:
+            workers = session.scalars(select(func.count()).select_from(draining.subquery())).one()
+            held = session.scalars(
+                select(func.count()).select_from(Job).where(
+                    Job.status == JobStatus.PROCESSING, Job.lease_owner.in_(draining)
+                )
+            ).one() if workers else 0
+        return Draining(workers, held)
+
     def unregister(self, worker_id: str) -> None:
         with self.db.write() as session:
             session.execute(delete(WorkerRow).where(WorkerRow.id == worker_id))
 
-    def live(self) -> int:
-        """Workers heard from within one lease: the ones that could take a job now or soon."""
+    def live(self, fleet: str | None = None) -> int:
+        """Workers heard from within one lease: the ones that could take a job now or soon. With `fleet`,
+        only that fleet's replicas."""
+        query = select(func.count()).select_from(WorkerRow).where(WorkerRow.heartbeat_at > utcnow() - self.lease)
+        if fleet is not None:
+            query = query.where(WorkerRow.fleet == fleet)
         with self.db.read() as session:
-            return session.scalars(
-                select(func.count()).select_from(WorkerRow).where(WorkerRow.heartbeat_at > utcnow() - self.lease)
-            ).one()
+            return session.scalars(query).one()

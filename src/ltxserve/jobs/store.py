@@ -6,6 +6,7 @@
     events    each job's event log
     outbox    webhook deliveries owed
     workers   the workers that could take a job
+    fleets    the Ray Serve fleets that start workers as the queue needs them
     notices   who hears of a change: this process's listeners, and other processes through PostgreSQL
 
 Every state change and the money that goes with it is one transaction, made by one of these.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 from ..db import Database
 from .eventlog import EventLog
+from .fleets import Fleets
 from .intake import Intake
 from .notices import Notices
 from .outbox import Outbox
@@ -33,3 +35,4 @@ class JobStore:
         self.events = EventLog(db)
         self.outbox = Outbox(db)
         self.workers = WorkerRegistry(db, lease_s=lease_s)
+        self.fleets = Fleets(db)

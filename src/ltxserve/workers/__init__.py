@@ -1,3 +1,3 @@
-from .worker import Worker, WorkerConfig
+from .worker import Worker, WorkerConfig, WorkerIdentity
 
-__all__ = ["Worker", "WorkerConfig"]
+__all__ = ["Worker", "WorkerConfig", "WorkerIdentity"]

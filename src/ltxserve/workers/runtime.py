@@ -9,7 +9,7 @@ from ..engine import EncodeSettings, Engine, EngineSettings, SpeedSettings
 from ..jobs import JobStore
 from ..logs import quiet_libraries
 from ..storage import storage_for
-from .worker import Worker, WorkerConfig
+from .worker import Worker, WorkerConfig, WorkerIdentity
 
 
 def engine_settings(settings: Settings) -> EngineSettings:
@@ -49,6 +49,8 @@ def build_worker(
     engine: Engine,
     on_generated: Callable[[float], None] | None = None,
     on_problem: Callable[[str | None], None] | None = None,
+    identity: WorkerIdentity | None = None,
+    may_claim: Callable[[], bool] = lambda: True,
 ) -> Worker:
     config = WorkerConfig(
         work_dir=settings.data_dir / "work",
@@ -64,4 +66,6 @@ def build_worker(
         model_name=settings.model,
         on_generated=on_generated,
         on_problem=on_problem,
+        identity=identity,
+        may_claim=may_claim,
     )

@@ -47,9 +47,15 @@ class WorkerState:
     pid: int | None = None
     restarts: int = 0
     error: str | None = None  # why it last failed to load or exited, or the problem it keeps retrying
+    load_failed: bool = False  # its last start could not load the model: retrying may never help
 
     def to_json(self) -> dict:
         return {"phase": self.phase, "pid": self.pid, "restarts": self.restarts, "error": self.error}
+
+    @property
+    def on_its_way(self) -> bool:
+        """Not ready yet, but expected to be: starting, loading its model, or restarting after a crash."""
+        return self.phase in ("starting", "loading", "restarting") and not self.load_failed
 
 
 class WorkerSupervisor:
@@ -130,9 +136,10 @@ class WorkerSupervisor:
         elif kind == "loading":
             self.state.phase = "loading"
         elif kind == "ready":
-            self.state.phase, self.state.error = "ready", None
+            self.state.phase, self.state.error, self.state.load_failed = "ready", None, False
         elif kind == "load_failed":
             self.state.error = f"the model failed to load: {event.get('error')}"
+            self.state.load_failed = True
         elif kind == "problem":
             self.state.error = event.get("error")
 

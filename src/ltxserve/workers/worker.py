@@ -40,6 +40,21 @@ class _Unrecorded(Exception):
 
 
 @dataclass(frozen=True)
+class WorkerIdentity:
+    """Who a worker is in the job store. The id is new for every worker started, so a restarted process or
+    a replica that reuses a name never holds an earlier worker's leases."""
+
+    id: str
+    host: str
+    fleet: str | None = None
+
+    @classmethod
+    def local(cls, prefix: str | None = None, host: str | None = None, fleet: str | None = None) -> WorkerIdentity:
+        prefix = prefix or socket.gethostname()
+        return cls(f"{prefix}-{os.getpid()}-{uuid.uuid4().hex[:8]}", host or socket.gethostname(), fleet)
+
+
+@dataclass(frozen=True)
 class WorkerConfig:
     work_dir: Path  # scratch space for clips being written
     heartbeat_s: float = 5.0
@@ -62,18 +77,23 @@ class Worker:
         model_name: str,
         on_generated: Callable[[float], None] | None = None,
         on_problem: Callable[[str | None], None] | None = None,
+        identity: WorkerIdentity | None = None,
+        may_claim: Callable[[], bool] = lambda: True,
     ) -> None:
         self.store = store
         self.engine = engine
         self.storage = storage
         self.config = config
         self.model_name = model_name
-        self.id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.identity = identity or WorkerIdentity.local()
+        self.id = self.identity.id
+        self._may_claim = may_claim
         self._on_generated = on_generated
         self._on_problem = on_problem
         self._wake = threading.Event()
         self.problem: str | None = None  # what keeps the loop from working, while it lasts
         self.current_job: str | None = None  # the job in hand, while there is one
+        self.draining = False  # takes no new job: `may_claim` said no
 
     def _on_job_event(self, job_id: str, status: JobStatus) -> None:
         if status is JobStatus.QUEUED:
@@ -95,11 +115,17 @@ class Worker:
                 try:
                     if not registered:
                         self.store.workers.register(
-                            self.id, host=socket.gethostname(), pid=os.getpid(), model=self.model_name
+                            self.id, host=self.identity.host, pid=os.getpid(), model=self.model_name,
+                            fleet=self.identity.fleet,
                         )
                         registered = True
                         log.info("worker ready", extra={"worker": self.id, "model": self.model_name})
-                    claimed = self.store.queue.claim(self.id)
+                    # A worker told to leave (a draining node) takes nothing new, and keeps heartbeating.
+                    accepting = self._may_claim()
+                    if accepting == self.draining:
+                        self.store.workers.set_draining(self.id, not accepting)
+                        self.draining = not accepting
+                    claimed = self.store.queue.claim(self.id) if accepting else None
                     if claimed is None and time.monotonic() - last_beat >= self.config.heartbeat_s:
                         self.store.workers.heartbeat(self.id)
                         last_beat = time.monotonic()

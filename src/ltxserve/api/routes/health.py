@@ -19,22 +19,33 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="The database answers and a worker has its model loaded")
+@router.get(
+    "/readyz",
+    summary="The database answers, and a worker has its model loaded or a fleet will start one",
+)
 async def readyz(request: Request, services: ServicesDep) -> JSONResponse:
     request_id = request.state.request_id
     embedded = services.supervisor.state.to_json() if services.supervisor is not None else None
+
+    def look() -> tuple[int, list[dict]]:
+        services.db.ping()
+        fleets = services.store.fleets.summaries(services.store.workers)
+        return services.store.workers.live(), fleets
+
     try:
-        await run_in_threadpool(services.db.ping)
-        workers = await run_in_threadpool(services.store.workers.live)
+        workers, fleets = await run_in_threadpool(look)
     except STORE_ERRORS as exc:
         message = f"The database does not answer ({exc.__class__.__name__})."
         return error_response(503, "database_unavailable", message, request_id, extra={"embedded_worker": embedded})
-    if workers == 0:
+    state = {"workers": workers, "embedded_worker": embedded, "fleets": fleets}
+    # A fleet scaled to zero is ready: it starts a replica for the first request.
+    if workers == 0 and not any(fleet["reporting"] for fleet in fleets):
         message = "No worker has its model loaded yet"
         if embedded is not None and embedded["error"]:
             message += f": the embedded worker {embedded['phase']}, {embedded['error']}"
-        return error_response(503, "no_worker", message + ".", request_id, extra={"embedded_worker": embedded})
-    return JSONResponse({"status": "ready", "workers": workers, "embedded_worker": embedded})
+        return error_response(503, "no_worker", message + ".", request_id, extra=state)
+    return JSONResponse({"status": "ready", **state})
+
 
 
 @router.get(

@@ -1,0 +1,146 @@
+"""A real Ray cluster for the fleet tests: a head node and GPU worker nodes, each in a network namespace of
+its own, joined by a bridge, so that each is a separate "host" (Ray rewrites 127.0.0.1 in the machine's own
+namespace). The job store is a PostgreSQL of the test's own, on loopback for the test and on the bridge for
+the nodes. Needs root (CI runs as root), as `ip netns` does.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.workers.pg import BIN, PrivatePostgres
+
+SUBNET = "10.213.0"
+HOST_IP = f"{SUBNET}.1"  # the bridge's own address, in the test's namespace
+RAY_PORT = 6390
+VENV_BIN = Path(sys.executable).parent
+
+
+def sh(*args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(args, check=check, capture_output=True, text=True, timeout=timeout)
+
+
+class BridgedPostgres(PrivatePostgres):
+    """Listens on loopback (the test) and on the bridge (the Ray nodes)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        with (self.data / "pg_hba.conf").open("a") as hba:
+            hba.write(f"host all all {SUBNET}.0/24 trust\n")
+        self.bridge_url = self.url.replace("127.0.0.1", HOST_IP)
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1,{HOST_IP} -c fsync=off"
+        self._as_postgres(f"{BIN}/pg_ctl -D {self.data} -o '{options}' -l {self.dir}/log -w start")
+
+
+@dataclass
+class Node:
+    name: str  # the namespace
+    ip: str
+    gpus: int
+    logs: Path
+
+    def run(self, *args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+        """A command on this "host"."""
+        prefix = ["ip", "netns", "exec", self.name, "env", *(f"{k}={v}" for k, v in (env or {}).items())]
+        return subprocess.run([*prefix, *args], check=False, capture_output=True, text=True, timeout=timeout)
+
+    def popen(self, *args: str, env: dict[str, str]) -> subprocess.Popen:
+        """A command on this "host", its output (both streams) to read as text."""
+        prefix = ["ip", "netns", "exec", self.name, "env", *(f"{k}={v}" for k, v in env.items())]
+        return subprocess.Popen([*prefix, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def pids(self) -> list[int]:
+        return [int(pid) for pid in sh("ip", "netns", "pids", self.name, check=False).stdout.split()]
+
+    def kill(self) -> None:
+        """`kill -9` every process of this host, as a machine that loses power."""
+        for pid in self.pids():
+            subprocess.run(["kill", "-9", str(pid)], check=False, capture_output=True)
+
+
+class RayCluster:
+    def __init__(self, root: Path, *, workers: int = 2, env: dict[str, str] | None = None) -> None:
+        tag = uuid.uuid4().hex[:6]
+        self.root = root
+        self.bridge = f"ltxbr{tag}"
+        # Token authentication on, as the README asks of a real cluster: every node and client has the token.
+        self.env = {"PATH": f"{VENV_BIN}:/usr/sbin:/usr/bin:/sbin:/bin", "RAY_USAGE_STATS_ENABLED": "0",
+                    "HOME": str(root), "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": uuid.uuid4().hex, **(env or {})}
+        self.head = Node(f"ltxh{tag}", f"{SUBNET}.2", 0, root / "head.log")
+        self.workers = [Node(f"ltxw{tag}{n}", f"{SUBNET}.{11 + n}", 1, root / f"worker{n}.log")
+                        for n in range(workers)]
+        self.address = f"{self.head.ip}:{RAY_PORT}"
+
+    @property
+    def nodes(self) -> list[Node]:
+        return [self.head, *self.workers]
+
+    def start(self) -> None:
+        sh("ip", "link", "add", self.bridge, "type", "bridge")
+        sh("ip", "addr", "add", f"{HOST_IP}/24", "dev", self.bridge)
+        sh("ip", "link", "set", self.bridge, "up")
+        for index, node in enumerate(self.nodes):
+            outside, inside = f"{self.bridge}o{index}", f"{self.bridge}i{index}"
+            sh("ip", "netns", "add", node.name)
+            sh("ip", "link", "add", outside, "type", "veth", "peer", "name", inside)
+            sh("ip", "link", "set", outside, "master", self.bridge)
+            sh("ip", "link", "set", outside, "up")
+            sh("ip", "link", "set", inside, "netns", node.name)
+            for command in (("ip", "link", "set", "lo", "up"), ("ip", "addr", "add", f"{node.ip}/24", "dev", inside),
+                            ("ip", "link", "set", inside, "up")):
+                sh("ip", "netns", "exec", node.name, *command)
+        self._ray_start(self.head, "--head", f"--port={RAY_PORT}", "--num-cpus=1", "--include-dashboard=false")
+        for node in self.workers:
+            self.start_worker(node)
+
+    def _ray_start(self, node: Node, *args: str) -> None:
+        done = node.run(
+            "ray", "start", f"--node-ip-address={node.ip}", f"--num-gpus={node.gpus}", "--disable-usage-stats",
+            "--object-store-memory=100000000", *args, env=self.env, timeout=180,
+        )
+        with node.logs.open("a") as log:
+            log.write(done.stdout + done.stderr)
+        if done.returncode != 0:
+            raise RuntimeError(f"ray start on {node.name} failed:\n{done.stdout}\n{done.stderr}")
+
+    def start_worker(self, node: Node) -> None:
+        self._ray_start(node, f"--address={self.address}", "--num-cpus=2")
+
+    def ray(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+        """A command on the head node, with the cluster's environment."""
+        return self.head.run(*args, env=self.env, timeout=timeout)
+
+    def node_ids(self) -> dict[str, str]:
+        """Ray's node id of each live node, by IP address."""
+        code = ("import json, ray; ray.init(address='auto', logging_level='ERROR'); "
+                "print(json.dumps({n['NodeManagerAddress']: n['NodeID'] for n in ray.nodes() if n['Alive']}))")
+        done = self.ray("python", "-c", code)
+        if done.returncode != 0:
+            raise RuntimeError(done.stderr)
+        import json
+
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    def wait_for_nodes(self, count: int, timeout_s: float = 60) -> None:
+        deadline = time.monotonic() + timeout_s
+        while len(self.node_ids()) != count:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the cluster did not reach {count} live nodes")
+            time.sleep(1)
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.run("ray", "stop", "--force", env=self.env, timeout=60)
+            node.kill()
+        for node in self.nodes:
+            sh("ip", "netns", "del", node.name, check=False)
+        sh("ip", "link", "del", self.bridge, check=False)
+        shutil.rmtree(self.root / "ray", ignore_errors=True)
