@@ -25,8 +25,10 @@ import time
 from pathlib import Path
 
 import requests
+from sqlalchemy import select
 
 from bench._serving import write_result
+from ltxserve.db import WorkerRow
 
 ROOT = Path(__file__).resolve().parents[1]
 BODY = {"prompt": "a lighthouse at dusk, waves", "duration": 6, "resolution": "1080p", "generate_audio": True}
@@ -107,9 +109,15 @@ class Bench:
         started = time.monotonic()
         request_id = self.submit()
         targeted = _poll(lambda: time.monotonic() if self.store.fleets.get("ltxserve-fleet").target > 0 else None)
-        registered = _poll(lambda: time.monotonic() if self.fleet_live() > 0 else None)
-        claimed = _poll(lambda: time.monotonic() if self.status(request_id)["status"] != "QUEUED" else None)
+        _poll(lambda: True if self.fleet_live() > 0 else None)
+        with self.store.db.read() as session:
+            query = select(WorkerRow.started_at).where(WorkerRow.fleet == "ltxserve-fleet")
+            registered_at = session.scalars(query).one()
         _poll(lambda: True if self.status(request_id)["status"] == "COMPLETED" else None)
+        job = self.store.records.get(request_id)
+        # The job store's own times from the submit on: the replica's registration, the claim.
+        registered = started + (registered_at - job.created_at).total_seconds()
+        claimed = started + (job.started_at - job.created_at).total_seconds()
         load = subprocess.run(
             [sys.executable, "-c", "import time, os; from ltxserve.config import Settings; "
              "from ltxserve.workers.runtime import load_engine; t = time.perf_counter(); "
