@@ -171,9 +171,10 @@ def s3_server(tmp_path_factory):
     deadline = time.monotonic() + 60
     while True:
         try:
-            requests.get(endpoint, timeout=2)
+            # Its first answer can take seconds (moto imports its services lazily): a slow answer is a wait too.
+            requests.get(endpoint, timeout=10)
             break
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):
             assert time.monotonic() < deadline and process.poll() is None, "the S3 server did not start"
             time.sleep(0.1)
     # Static credentials: without them boto3 would look for an instance role on the network.

@@ -174,6 +174,26 @@ def test_a_key_sees_only_its_own_requests(server):
     assert wait_for(server.base, owner, request_id, "COMPLETED")["status"] == "COMPLETED"
 
 
+def test_a_keys_requests_are_listed_newest_first_a_page_at_a_time(server):
+    owner, stranger = server.create_key("10", concurrency_limit=3), server.create_key("10")
+    ids = [submit(server.base, owner, {**SMALL, "seed": n}).json()["request_id"] for n in range(3)]
+    for request_id in ids:
+        requests.post(f"{server.base}/v2/requests/{request_id}/cancel", headers={"x-api-key": owner}, timeout=30)
+
+    def page(api_key: str, **params) -> requests.Response:
+        return requests.get(f"{server.base}/v2/requests", params=params, headers={"x-api-key": api_key}, timeout=30)
+
+    first = page(owner, limit=2).json()
+    assert [r["request_id"] for r in first["requests"]] == ids[:0:-1] and first["next_cursor"]
+    assert first["requests"][0]["input"]["seed"] == 2 and first["requests"][0]["status"] == "CANCELED"
+    last = page(owner, limit=2, cursor=first["next_cursor"]).json()
+    assert [r["request_id"] for r in last["requests"]] == ids[:1] and last["next_cursor"] is None
+    assert page(stranger).json() == {"requests": [], "next_cursor": None}
+    for cursor in ("nonsense", "bm9uc2Vuc2U=", "MjAyNi0xMS0yOFQxMDowMDowMHxqb2I="):  # not base64; no "|"; naive time
+        assert assert_error(page(owner, cursor=cursor), 400, "invalid_request")["details"][0]["field"] == "cursor"
+    assert_error(page(owner, limit=0), 400, "invalid_request")
+
+
 def test_output_before_completion_is_409_and_bad_bodies_are_400(server):
     api_key = server.create_key("10")
     request_id = submit(server.base, api_key, LONG).json()["request_id"]

@@ -6,6 +6,7 @@ the nodes. Needs root (CI runs as root), as `ip netns` does.
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -121,13 +122,13 @@ class RayCluster:
     def node_ids(self) -> dict[str, str]:
         """Ray's node id of each live node, by IP address."""
         code = ("import json, ray; ray.init(address='auto', logging_level='ERROR'); "
-                "print(json.dumps({n['NodeManagerAddress']: n['NodeID'] for n in ray.nodes() if n['Alive']}))")
+                "print('NODES', json.dumps({n['NodeManagerAddress']: n['NodeID'] for n in ray.nodes() if n['Alive']}))")
         done = self.ray("python", "-c", code)
         if done.returncode != 0:
             raise RuntimeError(done.stderr)
-        import json
-
-        return json.loads(done.stdout.strip().splitlines()[-1])
+        # Ray may print its own warnings (a lagging raylet) on the same output.
+        line = next(line for line in done.stdout.splitlines() if line.startswith("NODES "))
+        return json.loads(line.removeprefix("NODES "))
 
     def wait_for_nodes(self, count: int, timeout_s: float = 60) -> None:
         deadline = time.monotonic() + timeout_s

@@ -7,7 +7,7 @@ import time
 
 import requests
 
-from tests.api.client import SMALL, generate, submit, wait_for, wait_for_progress
+from tests.api.client import SMALL, generate, status, submit, wait_for, wait_for_progress
 from tests.conftest import probe
 from tests.fleet.conftest import DOWNSCALE_S, LEASE_S, Fleet
 
@@ -111,7 +111,7 @@ def test_a_node_killed_mid_denoise_loses_nothing(fleet: Fleet):
 
 def test_a_drained_node_takes_no_new_job_and_charges_once(fleet: Fleet):
     key = fleet.server.create_key(concurrency_limit=2)
-    first_id = submit(fleet.server.base, key, SMALL).json()["request_id"]
+    first_id = submit(fleet.server.base, key, {**SMALL, "duration": 10}).json()["request_id"]
     wait_for_progress(fleet.server.base, key, first_id, past=("encode_prompt",), timeout_s=180)
     draining = fleet.node_of(fleet.claims.owners[first_id][0])
 
@@ -123,6 +123,8 @@ def test_a_drained_node_takes_no_new_job_and_charges_once(fleet: Fleet):
     )
     assert drained.returncode == 0, drained.stderr
     fleet.wait_for_draining(1)
+    # Said while the job runs, not after it: the policy must start a replica elsewhere for what queues next.
+    assert status(fleet.server.base, key, first_id).json()["status"] == "PROCESSING"
     second_id = submit(fleet.server.base, key, {**SMALL, "seed": 7}).json()["request_id"]
     second = wait_for(fleet.server.base, key, second_id, "COMPLETED", "FAILED", timeout_s=300)
     first = wait_for(fleet.server.base, key, first_id, "COMPLETED", "FAILED", timeout_s=300)

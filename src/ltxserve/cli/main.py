@@ -10,13 +10,14 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from . import fleet, keys, server
+from . import fleet, keys, remote, server
 from .common import console, settings_with
 
 app = typer.Typer(help="ltxserve: LTX-2 fast text/image-to-video with synchronized audio.", no_args_is_help=True)
 app.add_typer(keys.keys_app, name="keys")
 app.add_typer(keys.credits_app, name="credits")
 app.add_typer(fleet.fleet_app, name="fleet")
+app.add_typer(remote.requests_app, name="requests")
 app.command()(server.serve)
 app.command()(server.worker)
 app.command()(server.demo)
@@ -25,16 +26,6 @@ app.command()(server.demo)
 @app.callback()
 def _root() -> None:
     """ltxserve: LTX-2 fast text/image-to-video with synchronized audio."""
-
-_STAGE_LABELS = {
-    "encode_prompt": "Encoding the prompt",
-    "stage1": "Denoising at half size",
-    "upsample": "Upsampling latents x2",
-    "stage2": "Refining at full size",
-    "decode_audio": "Decoding audio",
-    "decode_video": "Decoding and encoding video",
-}
-
 
 @app.command()
 def generate(
@@ -48,8 +39,18 @@ def generate(
     image: Annotated[str | None, typer.Option(help="First frame: a file path or an http(s) URL")] = None,
     audio: Annotated[bool, typer.Option("--audio/--no-audio", help="Add an audio track")] = True,
     model: Annotated[str | None, typer.Option(help="'tiny' or a directory of LTX-2 weights")] = None,
+    server: remote.Server = None,
+    api_key: remote.ApiKey = None,
 ) -> None:
-    """Generate one clip and write it as an MP4 (H.264 + AAC)."""
+    """Generate one clip and write it as an MP4 (H.264 + AAC): on a server with --server (or LTXSERVE_SERVER),
+    else on this machine's engine."""
+    if server:
+        if image is not None and "://" not in image:
+            image = _data_uri(Path(image))
+        params = {"prompt": prompt, "duration": duration, "resolution": resolution, "aspect_ratio": aspect_ratio,
+                  "fps": fps, "generate_audio": audio, "seed": seed, "image": image}
+        remote.generate_remote(server, api_key, {k: v for k, v in params.items() if v is not None}, output)
+        return
     # Imported here: they load PyTorch, which the key and server commands should not wait for.
     from ..errors import InvalidRequest
     from ..net.safe_fetch import SafeFetcher
@@ -93,7 +94,7 @@ def generate(
         task = bar.add_task("Starting", total=1)
 
         def on_progress(event) -> None:
-            label = _STAGE_LABELS.get(event.stage, event.stage)
+            label = remote.STAGE_LABELS.get(event.stage, event.stage)
             bar.update(task, description=label, completed=event.step, total=event.total)
 
         result = engine.generate(spec, output, progress=on_progress)
@@ -104,6 +105,19 @@ def generate(
         f"({result.duration:g} s){audio_note}, seed {result.seed}. "
         f"Model load {loaded - started:.1f} s, generation {done - loaded:.1f} s."
     )
+
+
+def _data_uri(path: Path) -> str:
+    import base64
+    import mimetypes
+
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        console.print(f"[red]Cannot read the image: {exc}[/red]")
+        raise typer.Exit(2) from None
+    kind = mimetypes.guess_type(path.name)[0] or "image/png"
+    return f"data:{kind};base64,{base64.b64encode(data).decode()}"
 
 
 def main() -> None:

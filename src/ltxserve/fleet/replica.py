@@ -18,7 +18,7 @@ import ray
 import ray._private.state
 
 from ..config import Settings
-from ..db import Database
+from ..db import STORE_ERRORS, Database
 from ..jobs import JobStore
 from ..workers import WorkerIdentity
 from ..workers.runtime import build_worker, load_engine
@@ -52,19 +52,25 @@ class FleetWorker:
 
     def _watch_drain(self) -> None:
         """Ask Ray once a second whether this node drains (a preemption notice, `ray drain-node`, an
-        autoscaler taking it): the worker then claims nothing new. On a thread of its own, so that a claim
-        never waits for Ray."""
+        autoscaler taking it): the worker then claims nothing new, and the job store says so at once, even
+        while the worker is busy with a job, so that the fleet's policy starts a replica elsewhere for the
+        queue. On a thread of its own, so that a claim never waits for Ray."""
+        recorded = False
         while not self._stop.wait(DRAIN_CHECK_S):
             try:
-                draining = self.node_id in ray._private.state.state.get_draining_nodes()
+                self.draining = self.node_id in ray._private.state.state.get_draining_nodes()
             except Exception:
                 log.exception("could not ask Ray whether this node drains")
                 continue
-            if draining != self.draining:
-                if draining:
+            if self.draining != recorded:
+                try:
+                    if not self.store.workers.set_draining(self.worker.id, self.draining):
+                        continue  # not registered yet: next time
+                except STORE_ERRORS:
+                    continue  # the worker loop reports the outage; try again next time
+                recorded = self.draining
+                if self.draining:
                     log.warning("ltxserve worker %s: this node is draining; taking no new jobs", self.worker.id)
-                self.draining = draining
-                self.worker.wake()  # it records the change in the job store at once
 
     def check_health(self) -> None:
         if not self._thread.is_alive():

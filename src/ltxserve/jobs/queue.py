@@ -31,6 +31,7 @@ from .notices import Notices
 
 log = logging.getLogger(__name__)
 
+
 @dataclass(frozen=True)
 class Demand:
     queued: int
@@ -96,10 +97,6 @@ class Queue:
                 .order_by(Job.created_at)
             ).all()
         return {job_id: turn for turn, job_id in enumerate(claim_order(rows), start=1)}
-
-    def depth(self) -> int:
-        with self.db.read() as session:
-            return session.scalars(select(func.count()).select_from(Job).where(Job.status == JobStatus.QUEUED)).one()
 
     def demand(self) -> Demand:
         """The work that needs a worker now: what autoscaling sizes a fleet by."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 
 from ..billing import ledger
 from ..db import ApiKey, Database, Job, ServerSecret, WorkerRow, utcnow
@@ -20,6 +20,16 @@ class Records:
         with self.db.read() as session:
             row = session.get(Job, job_id)
             return JobView.of(row) if row is not None else None
+
+    def page(self, key_id: str, limit: int, before: tuple[datetime, str] | None = None) -> list[JobView]:
+        """The key's requests, newest first: `limit` of them, after the (created_at, id) `before` if given."""
+        query = select(Job).where(Job.key_id == key_id)
+        if before is not None:
+            created_at, job_id = before
+            query = query.where(or_(Job.created_at < created_at, and_(Job.created_at == created_at, Job.id < job_id)))
+        with self.db.read() as session:
+            rows = session.scalars(query.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit))
+            return [JobView.of(row) for row in rows]
 
     def with_balance(self, job_id: str, key_id: str) -> tuple[JobView, int] | None:
         """The key's job and the key's balance, in one query (what a status poll answers)."""

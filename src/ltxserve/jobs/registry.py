@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import cast
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import CursorResult, delete, func, select, update
 
 from ..db import Database, Job, WorkerRow, utcnow
 from .model import JobStatus
@@ -31,9 +32,11 @@ class WorkerRegistry:
         with self.db.write() as session:
             session.execute(update(WorkerRow).where(WorkerRow.id == worker_id).values(heartbeat_at=utcnow()))
 
-    def set_draining(self, worker_id: str, draining: bool) -> None:
+    def set_draining(self, worker_id: str, draining: bool) -> bool:
+        """False if the worker is not registered (yet)."""
         with self.db.write() as session:
-            session.execute(update(WorkerRow).where(WorkerRow.id == worker_id).values(draining=draining))
+            done = session.execute(update(WorkerRow).where(WorkerRow.id == worker_id).values(draining=draining))
+            return cast(CursorResult, done).rowcount == 1
 
     def draining(self, fleet: str | None = None) -> Draining:
         """Live workers that take no new job (their node is being drained), and the jobs they still hold."""

@@ -93,7 +93,6 @@ class Worker:
         self._wake = threading.Event()
         self.problem: str | None = None  # what keeps the loop from working, while it lasts
         self.current_job: str | None = None  # the job in hand, while there is one
-        self.draining = False  # takes no new job: `may_claim` said no
 
     def _on_job_event(self, job_id: str, status: JobStatus) -> None:
         if status is JobStatus.QUEUED:
@@ -121,11 +120,7 @@ class Worker:
                         registered = True
                         log.info("worker ready", extra={"worker": self.id, "model": self.model_name})
                     # A worker told to leave (a draining node) takes nothing new, and keeps heartbeating.
-                    accepting = self._may_claim()
-                    if accepting == self.draining:
-                        self.store.workers.set_draining(self.id, not accepting)
-                        self.draining = not accepting
-                    claimed = self.store.queue.claim(self.id) if accepting else None
+                    claimed = self.store.queue.claim(self.id) if self._may_claim() else None
                     if claimed is None and time.monotonic() - last_beat >= self.config.heartbeat_s:
                         self.store.workers.heartbeat(self.id)
                         last_beat = time.monotonic()

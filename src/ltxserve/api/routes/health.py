@@ -47,7 +47,6 @@ async def readyz(request: Request, services: ServicesDep) -> JSONResponse:
     return JSONResponse({"status": "ready", **state})
 
 
-
 @router.get(
     "/metrics",
     summary="Prometheus metrics",

@@ -6,11 +6,13 @@ Every request here is looked up for the caller's key only: another key's request
 
 from __future__ import annotations
 
+import base64
 import time
 from collections.abc import AsyncIterable
+from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import BaseModel, Field
@@ -101,6 +103,54 @@ def _answer(body: BaseModel, job: JobView) -> JSONResponse:
 
 def _failed(model: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
     return {422: {"model": model, "description": "FAILED: `error` says why (not billed)"}}
+
+
+class RequestPage(BaseModel):
+    requests: list[RecordOut] = Field(description="Newest first; `queue_position` is given by the status call")
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page")
+
+
+def _cursor(job: JobView) -> str:
+    return base64.urlsafe_b64encode(f"{job.created_at.isoformat()}|{job.id}".encode()).decode()
+
+
+def _after(cursor: str | None) -> tuple[datetime, str] | None:
+    if cursor is None:
+        return None
+    try:
+        created_at, job_id = base64.urlsafe_b64decode(cursor.encode("ascii")).decode().split("|", 1)
+        when = datetime.fromisoformat(created_at)
+    except ValueError:  # bad base64, bytes, text or date alike
+        when = None
+    if when is None or when.tzinfo is None:
+        raise InvalidRequest([FieldIssue("cursor", "not a cursor this API handed out")])
+    return when, job_id
+
+
+@router.get(
+    "/v2/requests",
+    response_model=RequestPage,
+    summary="Your requests, newest first, a page at a time",
+    responses=error_responses(400, 401),
+)
+async def list_requests(
+    key: CurrentKey,
+    request: Request,
+    services: ServicesDep,
+    limit: Annotated[int, Query(ge=1, le=100, description="Requests on this page")] = 20,
+    cursor: Annotated[str | None, Query(max_length=200, description="`next_cursor` of the page before")] = None,
+) -> RequestPage:
+    after = _after(cursor)
+
+    def read() -> tuple[list[JobView], int]:
+        return services.store.records.page(key.id, limit + 1, after), keys.balance(services.db, key.id)
+
+    jobs, balance = await run_in_threadpool(read)
+    base = base_url(services, request)
+    return RequestPage(
+        requests=[record_of(job, balance, None, services.links, base) for job in jobs[:limit]],
+        next_cursor=_cursor(jobs[limit - 1]) if len(jobs) > limit else None,
+    )
 
 
 @router.get(

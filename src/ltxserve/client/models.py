@@ -1,0 +1,75 @@
+"""What the server answers, as typed values (each keeps the JSON it came from in `raw`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+TERMINAL = ("COMPLETED", "FAILED", "CANCELED")
+
+
+@dataclass(frozen=True)
+class Progress:
+    stage: str  # encode_prompt, stage1, upsample, stage2, decode_audio, decode_video
+    step: int
+    total: int
+    percent: float | None  # of the whole generation
+
+    @classmethod
+    def of(cls, data: dict | None) -> Progress | None:
+        if not data:
+            return None
+        return cls(data["stage"], data["step"], data["total"], data.get("percent"))
+
+
+@dataclass(frozen=True)
+class Status:
+    request_id: str
+    status: str  # QUEUED, PROCESSING, COMPLETED, FAILED, CANCELED
+    queue_position: int | None = None
+    progress: Progress | None = None
+    error: str | None = None
+    code: str | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def finished(self) -> bool:
+        return self.status in TERMINAL
+
+    @classmethod
+    def of(cls, data: dict) -> Status:
+        return cls(data["request_id"], data["status"], data.get("queue_position"), Progress.of(data.get("progress")),
+                   data.get("error"), data.get("code"), data.get("metrics") or {}, data)
+
+
+@dataclass(frozen=True)
+class Record(Status):
+    """The whole record (`GET /v2/requests/{id}`): the status plus the output link, seed and times."""
+
+    output: str | None = None
+    seed: int | None = None
+
+    @property
+    def cost(self) -> float:
+        return float(self.metrics.get("cost") or 0)
+
+    @classmethod
+    def of(cls, data: dict) -> Record:
+        status = Status.of(data)
+        return cls(**{**status.__dict__, "output": data.get("output"), "seed": data.get("seed")})
+
+
+@dataclass(frozen=True)
+class Event:
+    """One Server-Sent Event of a request: a status change or a progress report."""
+
+    id: int
+    kind: str  # status or progress
+    status: str
+    progress: Progress | None = None
+    error: str | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in TERMINAL
