@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 
 from ltxserve.billing import keys
-from ltxserve.db import Database, utcnow
+from ltxserve.db import utcnow
 from ltxserve.fleet.policy import replicas_for
 from ltxserve.jobs import JobStore
 from ltxserve.jobs.queue import Demand
@@ -18,15 +18,9 @@ from ltxserve.jobs.registry import Draining
 from tests.jobs.test_store import submit
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request, tmp_path):
-    if request.param == "sqlite":
-        database = Database(f"sqlite:///{tmp_path / 'jobs.db'}")
-    else:
-        database = Database(request.getfixturevalue("pg_url"))
-    database.migrate()
-    yield JobStore(database, lease_s=30, max_attempts=3)
-    database.dispose()
+@pytest.fixture
+def store(db):
+    return JobStore(db, lease_s=30, max_attempts=3)
 
 
 @pytest.fixture

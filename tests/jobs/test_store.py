@@ -17,17 +17,6 @@ from ltxserve.jobs import JobStatus, JobStore
 PRICE = 300_000  # $0.30
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db(request, tmp_path):
-    if request.param == "sqlite":
-        database = Database(f"sqlite:///{tmp_path / 'jobs.db'}")
-    else:
-        database = Database(request.getfixturevalue("pg_url"))
-    database.migrate()
-    yield database
-    database.dispose()
-
-
 @pytest.fixture
 def store(db) -> JobStore:
     return JobStore(db, lease_s=30, max_attempts=2)

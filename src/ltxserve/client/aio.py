@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -13,21 +12,18 @@ import httpx
 from . import protocol
 from .errors import ApiError
 from .models import Event, Record, Status
-from .protocol import DEFAULT_SERVER, MODEL
+from .protocol import MODEL
 
 
 class AsyncClient:
     def __init__(self, base_url: str | None = None, api_key: str | None = None, *, timeout: float = 60.0,
                  retries: int = 4, backoff_s: float = 0.5, sync_timeout: float = 900.0) -> None:
         """`base_url` and `api_key` default to LTXSERVE_SERVER and LTXSERVE_API_KEY."""
-        self.base_url = (base_url or os.environ.get("LTXSERVE_SERVER") or DEFAULT_SERVER).rstrip("/")
-        api_key = api_key or os.environ.get("LTXSERVE_API_KEY")
-        if not api_key:
-            raise ValueError("an API key is needed: pass api_key or set LTXSERVE_API_KEY")
+        self.base_url, headers = protocol.connection(base_url, api_key)
         self.retries = retries
         self.backoff_s = backoff_s
         self.sync_timeout = sync_timeout
-        self.http = httpx.AsyncClient(base_url=self.base_url, headers={"x-api-key": api_key}, timeout=timeout)
+        self.http = httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=timeout)
         self.links = httpx.AsyncClient(timeout=timeout, follow_redirects=True)
 
     async def __aenter__(self) -> AsyncClient:

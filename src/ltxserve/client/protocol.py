@@ -4,6 +4,7 @@ resumes. No I/O here."""
 from __future__ import annotations
 
 import json
+import os
 import random
 import uuid
 
@@ -16,6 +17,15 @@ MODEL = "ltx-2-fast"
 DEFAULT_SERVER = "http://127.0.0.1:8000"
 # Answers that mean the request was not taken: a retry is safe.
 RETRY_STATUSES = (429, 502, 503)
+
+
+def connection(base_url: str | None, api_key: str | None) -> tuple[str, dict[str, str]]:
+    """The server's address and the key's header; `base_url` and `api_key` default to LTXSERVE_SERVER and
+    LTXSERVE_API_KEY."""
+    api_key = api_key or os.environ.get("LTXSERVE_API_KEY")
+    if not api_key:
+        raise ValueError("an API key is needed: pass api_key or set LTXSERVE_API_KEY")
+    return (base_url or os.environ.get("LTXSERVE_SERVER") or DEFAULT_SERVER).rstrip("/"), {"x-api-key": api_key}
 
 
 def idempotency_key() -> str:
