@@ -6,10 +6,8 @@ Every request here is looked up for the caller's key only: another key's request
 
 from __future__ import annotations
 
-import base64
 import time
 from collections.abc import AsyncIterable
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
@@ -110,46 +108,34 @@ class RequestPage(BaseModel):
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page")
 
 
-def _cursor(job: JobView) -> str:
-    return base64.urlsafe_b64encode(f"{job.created_at.isoformat()}|{job.id}".encode()).decode()
-
-
-def _after(cursor: str | None) -> tuple[datetime, str] | None:
-    if cursor is None:
-        return None
-    try:
-        created_at, job_id = base64.urlsafe_b64decode(cursor.encode("ascii")).decode().split("|", 1)
-        when = datetime.fromisoformat(created_at)
-    except ValueError:  # bad base64, bytes, text or date alike
-        when = None
-    if when is None or when.tzinfo is None:
-        raise InvalidRequest([FieldIssue("cursor", "not a cursor this API handed out")])
-    return when, job_id
-
-
 @router.get(
     "/v2/requests",
     response_model=RequestPage,
     summary="Your requests, newest first, a page at a time",
-    responses=error_responses(400, 401),
+    responses=error_responses(400, 401, 404),
 )
 async def list_requests(
     key: CurrentKey,
     request: Request,
     services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=100, description="Requests on this page")] = 20,
-    cursor: Annotated[str | None, Query(max_length=200, description="`next_cursor` of the page before")] = None,
+    cursor: Annotated[str | None, Query(pattern=r"^[0-9A-Za-z-]{1,64}$", description="`next_cursor` of the page "
+                                        "before (the id of its last request); 404 if not one of your requests")] = None,
 ) -> RequestPage:
-    after = _after(cursor)
-
     def read() -> tuple[list[JobView], int]:
+        after = None
+        if cursor is not None:
+            last = services.store.records.with_balance(cursor, key.id)
+            if last is None:
+                raise RequestNotFound.for_id(cursor)
+            after = (last[0].created_at, last[0].id)
         return services.store.records.page(key.id, limit + 1, after), keys.balance(services.db, key.id)
 
     jobs, balance = await run_in_threadpool(read)
     base = base_url(services, request)
     return RequestPage(
         requests=[record_of(job, balance, None, services.links, base) for job in jobs[:limit]],
-        next_cursor=_cursor(jobs[limit - 1]) if len(jobs) > limit else None,
+        next_cursor=jobs[limit - 1].id if len(jobs) > limit else None,
     )
 
 
