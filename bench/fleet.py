@@ -45,7 +45,7 @@ def _poll(check, timeout_s: float = 300, every_s: float = 0.02):
 
 class Bench:
     def __init__(self, root: Path, samples: int, jobs: int) -> None:
-        from tests.fleet.cluster import VENV_BIN, BridgedPostgres, RayCluster
+        from tests.fleet.cluster import VENV_BIN, BridgedPostgres, RayCluster, replica_environment
         from tests.servers import Server
 
         self.samples, self.jobs = samples, jobs
@@ -61,12 +61,7 @@ class Bench:
         settings = {"database_url": self.postgres.url, "embedded_workers": "0", "results_dir": str(root / "results"),
                     "video_preset": "ultrafast", "heartbeat_s": "1.5"}
         self.server = Server(root / "api", root / "models", settings).start(ready=False)
-        self.replica_env = {
-            **{key: value for key, value in self.server.env.items() if key.startswith(("LTXSERVE_", "HF_"))},
-            "LTXSERVE_DATABASE_URL": self.postgres.bridge_url,
-        }
-        for name in ("LTXSERVE_PORT", "LTXSERVE_EMBEDDED_WORKERS"):
-            self.replica_env.pop(name)
+        self.replica_env = replica_environment(self.server.env, self.postgres.bridge_url)
         self.key = self.server.create_key("100000", concurrency_limit=1000, rpm_limit=100000)
         self.headers = {"x-api-key": self.key}
         from ltxserve.db import Database
@@ -75,18 +70,16 @@ class Bench:
         self.store = JobStore(Database(self.postgres.url))
 
     def deploy(self, minimum: int, maximum: int) -> None:
-        done = self.cluster.head.run(
-            str(self.venv_bin / "ltxserve"), "fleet", "deploy", "--ray-address", self.cluster.address,
-            "--min-replicas", str(minimum), "--max-replicas", str(maximum), "--cpus-per-replica", "1",
-            "--downscale-delay-s", "5", "--grace-period-s", "30", env={**self.cluster.env, **self.replica_env},
-            timeout=600,
+        done = self.cluster.ltxserve(
+            "fleet", "deploy", "--ray-address", self.cluster.address, "--min-replicas", str(minimum),
+            "--max-replicas", str(maximum), "--cpus-per-replica", "1", "--downscale-delay-s", "5",
+            "--grace-period-s", "30", env=self.replica_env, timeout=600,
         )
         if done.returncode != 0:
             raise RuntimeError(done.stdout + done.stderr)
 
     def down(self) -> None:
-        self.cluster.head.run(str(self.venv_bin / "ltxserve"), "fleet", "down", "--ray-address", self.cluster.address,
-                              env={**self.cluster.env, **self.replica_env}, timeout=300)
+        self.cluster.ltxserve("fleet", "down", "--ray-address", self.cluster.address, env=self.replica_env)
 
     def submit(self, body: dict | None = None) -> str:
         response = requests.post(f"{self.server.base}/v2/ltx-2-fast", json=body or BODY, headers=self.headers,

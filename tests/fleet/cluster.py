@@ -27,6 +27,16 @@ def sh(*args: str, check: bool = True, timeout: float = 120) -> subprocess.Compl
     return subprocess.run(args, check=check, capture_output=True, text=True, timeout=timeout)
 
 
+def replica_environment(server_env: dict[str, str], database_url: str) -> dict[str, str]:
+    """What `ltxserve fleet deploy` is run with: an API server's settings (its data folder holds the model and
+    the results, on the file system every "host" here shares), the database as the nodes reach it, and not
+    what only the API server has (its port, its lack of an embedded worker)."""
+    env = {key: value for key, value in server_env.items() if key.startswith(("LTXSERVE_", "HF_"))}
+    for name in ("LTXSERVE_PORT", "LTXSERVE_EMBEDDED_WORKERS"):
+        env.pop(name, None)
+    return {**env, "LTXSERVE_DATABASE_URL": database_url}
+
+
 class BridgedPostgres(PrivatePostgres):
     """Listens on loopback (the test) and on the bridge (the Ray nodes)."""
 
@@ -114,6 +124,10 @@ class RayCluster:
 
     def start_worker(self, node: Node) -> None:
         self._ray_start(node, f"--address={self.address}", "--num-cpus=2")
+
+    def ltxserve(self, *args: str, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess:
+        """`ltxserve ARGS` on the head node, with the cluster's environment and `env`."""
+        return self.head.run(str(VENV_BIN / "ltxserve"), *args, env={**self.env, **env}, timeout=timeout)
 
     def ray(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
         """A command on the head node, with the cluster's environment."""

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from ltxserve.db import Database, Job
-from tests.fleet.cluster import VENV_BIN, BridgedPostgres, Node, RayCluster
+from tests.fleet.cluster import BridgedPostgres, Node, RayCluster, replica_environment
 from tests.servers import Server
 
 # Short enough for a test: a replica idle for DOWNSCALE_S is stopped, a dead one's job returns after LEASE_S.
@@ -99,17 +99,11 @@ def fleet(tmp_path_factory, tiny_models) -> Iterator[Fleet]:
         postgres.start()
         server = Server(root / "api", tiny_models, {**FLEET_SETTINGS, "database_url": postgres.url,
                                                     "embedded_workers": "0"})
-        # The replicas: the same settings, the database on the bridge, the API's data folder (the model and
-        # the results) on the file system every "host" here shares.
-        replica_env = {**{key: value for key, value in server.env.items() if key.startswith(("LTXSERVE_", "HF_"))},
-                       "LTXSERVE_DATABASE_URL": postgres.bridge_url,
+        replica_env = {**replica_environment(server.env, postgres.bridge_url),
                        "LTXSERVE_RESULTS_DIR": str(server.root / "results")}
-        replica_env.pop("LTXSERVE_PORT")
-        replica_env.pop("LTXSERVE_EMBEDDED_WORKERS")
-        deployed = cluster.head.run(
-            str(VENV_BIN / "ltxserve"), "fleet", "deploy", "--ray-address", cluster.address, "--max-replicas", "2",
-            "--cpus-per-replica", "1", "--downscale-delay-s", str(DOWNSCALE_S), "--grace-period-s", "60",
-            env={**cluster.env, **replica_env}, timeout=180,
+        deployed = cluster.ltxserve(
+            "fleet", "deploy", "--ray-address", cluster.address, "--max-replicas", "2", "--cpus-per-replica", "1",
+            "--downscale-delay-s", str(DOWNSCALE_S), "--grace-period-s", "60", env=replica_env, timeout=180,
         )
         assert deployed.returncode == 0, deployed.stdout + deployed.stderr
         server.settings["results_dir"] = str(server.root / "results")

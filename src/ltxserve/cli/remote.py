@@ -4,13 +4,18 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .common import console
+
+if TYPE_CHECKING:
+    from ..client import Client
 
 STAGE_LABELS = {
     "encode_prompt": "Encoding the prompt",
@@ -27,39 +32,35 @@ ApiKey = Annotated[str | None, typer.Option("--api-key", envvar="LTXSERVE_API_KE
 requests_app = typer.Typer(help="Your requests on a server (--server / LTXSERVE_SERVER).", no_args_is_help=True)
 
 
-def _client(server: str | None, api_key: str | None):
-    from ..client import Client
+@contextmanager
+def _calling(server: str | None, api_key: str | None) -> Iterator[Client]:
+    """A client for the command, its errors said in words: the server's answer, or why it was not reached."""
+    import httpx
+
+    from ..client import ApiError, Client
 
     try:
-        return Client(server, api_key)
+        client = Client(server, api_key)
     except ValueError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
-
-
-def _fail(exc: Exception) -> typer.Exit:
-    from ..client import ApiError
-
-    if isinstance(exc, ApiError):
-        where = f" (request {exc.request_id})" if exc.request_id else ""
-        console.print(f"[red]{exc.status} {exc.code}: {exc.message}{where}[/red]")
-    else:
-        console.print(f"[red]Cannot reach the server: {exc}[/red]")
-    return typer.Exit(1)
+    with client:
+        try:
+            yield client
+        except ApiError as exc:
+            where = f" (request {exc.request_id})" if exc.request_id else ""
+            console.print(f"[red]{exc.status} {exc.code}: {exc.message}{where}[/red]")
+            raise typer.Exit(1) from None
+        except httpx.HTTPError as exc:
+            console.print(f"[red]Cannot reach the server: {exc}[/red]")
+            raise typer.Exit(1) from None
 
 
 def generate_remote(server: str | None, api_key: str | None, params: dict[str, Any], output: Path) -> None:
     """Submit, follow the event stream with a progress bar, write the MP4, and say what it cost. Ctrl-C asks
     whether to cancel the request on the server (else it goes on, and `ltxserve requests` finds it)."""
-    import httpx
-
-    from ..client import ApiError
-
-    with _client(server, api_key) as client:
-        try:
-            request = client.submit(**params)
-        except (ApiError, httpx.HTTPError) as exc:
-            raise _fail(exc) from None
+    with _calling(server, api_key) as client:
+        request = client.submit(**params)
         console.print(f"Request {request.id} on {client.base_url}")
         columns = (TextColumn("{task.description:<34}"), BarColumn(), TextColumn("{task.percentage:>5.1f}%"),
                    TimeElapsedColumn())
@@ -87,8 +88,6 @@ def generate_remote(server: str | None, api_key: str | None, params: dict[str, A
             else:
                 console.print(f"It goes on: `ltxserve requests download {request.id} -o {output}` when done.")
             raise typer.Exit(130) from None
-        except (ApiError, httpx.HTTPError) as exc:
-            raise _fail(exc) from None
         console.print(f"Wrote {output}: seed {record.seed}, cost ${record.cost:.2f}, "
                       f"{record.metrics.get('remaining_credits')} credits left, request {request.id}.")
 
@@ -101,16 +100,10 @@ def list_(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines")] = False,
 ) -> None:
     """Your recent requests: status, cost, prompt."""
-    import httpx
     from rich.table import Table
 
-    from ..client import ApiError
-
-    with _client(server, api_key) as client:
-        try:
-            records = list(client.requests(limit))
-        except (ApiError, httpx.HTTPError) as exc:
-            raise _fail(exc) from None
+    with _calling(server, api_key) as client:
+        records = list(client.requests(limit))
     if as_json:
         for record in records:
             print(json.dumps(record.raw))
@@ -128,29 +121,15 @@ def list_(
 @requests_app.command("show")
 def show(request_id: str, server: Server = None, api_key: ApiKey = None) -> None:
     """A request's whole record, as JSON."""
-    import httpx
-
-    from ..client import ApiError
-
-    with _client(server, api_key) as client:
-        try:
-            print(json.dumps(client.request(request_id).record().raw, indent=2))
-        except (ApiError, httpx.HTTPError) as exc:
-            raise _fail(exc) from None
+    with _calling(server, api_key) as client:
+        print(json.dumps(client.request(request_id).record().raw, indent=2))
 
 
 @requests_app.command("cancel")
 def cancel(request_id: str, server: Server = None, api_key: ApiKey = None) -> None:
     """Cancel a queued or running request (not billed)."""
-    import httpx
-
-    from ..client import ApiError
-
-    with _client(server, api_key) as client:
-        try:
-            status = client.request(request_id).cancel()
-        except (ApiError, httpx.HTTPError) as exc:
-            raise _fail(exc) from None
+    with _calling(server, api_key) as client:
+        status = client.request(request_id).cancel()
         console.print(f"{request_id}: {status.status}")
 
 
@@ -162,13 +141,6 @@ def download(
     api_key: ApiKey = None,
 ) -> None:
     """Write a finished request's MP4 (resumes if the connection breaks)."""
-    import httpx
-
-    from ..client import ApiError
-
-    with _client(server, api_key) as client:
-        try:
-            client.request(request_id).download(output)
-        except (ApiError, httpx.HTTPError) as exc:
-            raise _fail(exc) from None
+    with _calling(server, api_key) as client:
+        client.request(request_id).download(output)
         console.print(f"Wrote {output}")

@@ -21,13 +21,17 @@ class Records:
             row = session.get(Job, job_id)
             return JobView.of(row) if row is not None else None
 
-    def page(self, key_id: str, limit: int, before: tuple[datetime, str] | None = None) -> list[JobView]:
-        """The key's requests, newest first: `limit` of them, after the (created_at, id) `before` if given."""
+    def page(self, key_id: str, limit: int, after: str | None = None) -> list[JobView] | None:
+        """The key's requests, newest first: `limit` of them, those older than its request `after` if given.
+        None if `after` is not one of the key's requests."""
         query = select(Job).where(Job.key_id == key_id)
-        if before is not None:
-            created_at, job_id = before
-            query = query.where(or_(Job.created_at < created_at, and_(Job.created_at == created_at, Job.id < job_id)))
         with self.db.read() as session:
+            if after is not None:
+                last = session.execute(select(Job.created_at).where(Job.id == after, Job.key_id == key_id)).first()
+                if last is None:
+                    return None
+                query = query.where(or_(Job.created_at < last.created_at,
+                                        and_(Job.created_at == last.created_at, Job.id < after)))
             rows = session.scalars(query.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit))
             return [JobView.of(row) for row in rows]
 

@@ -40,10 +40,7 @@ class WorkerRegistry:
 
     def draining(self, fleet: str | None = None) -> Draining:
         """Live workers that take no new job (their node is being drained), and the jobs they still hold."""
-        draining = select(WorkerRow.id).where(WorkerRow.heartbeat_at > utcnow() - self.lease,
-                                              WorkerRow.draining.is_(True))
-        if fleet is not None:
-            draining = draining.where(WorkerRow.fleet == fleet)
+        draining = self._live(fleet).where(WorkerRow.draining.is_(True))
         with self.db.read() as session:
             workers = session.scalars(select(func.count()).select_from(draining.subquery())).one()
             held = session.scalars(
@@ -60,8 +57,9 @@ class WorkerRegistry:
     def live(self, fleet: str | None = None) -> int:
         """Workers heard from within one lease: the ones that could take a job now or soon. With `fleet`,
         only that fleet's replicas."""
-        query = select(func.count()).select_from(WorkerRow).where(WorkerRow.heartbeat_at > utcnow() - self.lease)
-        if fleet is not None:
-            query = query.where(WorkerRow.fleet == fleet)
         with self.db.read() as session:
-            return session.scalars(query).one()
+            return session.scalars(select(func.count()).select_from(self._live(fleet).subquery())).one()
+
+    def _live(self, fleet: str | None):
+        query = select(WorkerRow.id).where(WorkerRow.heartbeat_at > utcnow() - self.lease)
+        return query.where(WorkerRow.fleet == fleet) if fleet is not None else query

@@ -123,13 +123,10 @@ async def list_requests(
                                         "before (the id of its last request); 404 if not one of your requests")] = None,
 ) -> RequestPage:
     def read() -> tuple[list[JobView], int]:
-        after = None
-        if cursor is not None:
-            last = services.store.records.with_balance(cursor, key.id)
-            if last is None:
-                raise RequestNotFound.for_id(cursor)
-            after = (last[0].created_at, last[0].id)
-        return services.store.records.page(key.id, limit + 1, after), keys.balance(services.db, key.id)
+        jobs = services.store.records.page(key.id, limit + 1, cursor)
+        if jobs is None:
+            raise RequestNotFound.for_id(cursor or "")
+        return jobs, keys.balance(services.db, key.id)
 
     jobs, balance = await run_in_threadpool(read)
     base = base_url(services, request)
