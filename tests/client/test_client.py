@@ -9,13 +9,14 @@ import os
 import re
 import subprocess
 import sys
+import time
 
 import pytest
 
 from ltxserve.client import ApiError, AsyncClient, Client, Status
-from tests.api.client import SMALL
+from tests.api.client import SMALL, wait_for
 from tests.client.proxy import Fault, FaultyProxy
-from tests.servers import Server
+from tests.servers import Server, on_postgresql
 
 
 @pytest.fixture(scope="module")
@@ -63,14 +64,56 @@ def test_wait_reports_the_queue_then_each_stage_in_order(server, key):
     assert stages[0] == "encode_prompt" and "decode_video" in stages
 
 
+def _turns_told(watching: Client, canceling: Client, base: str, key: str) -> list[float]:
+    """Two requests queued behind a running one; the second's stream, while the first and then the second are
+    canceled through `canceling`. Each turn's wait from the cancel that moved it."""
+    running = watching.submit(**{**SMALL, "duration": 10, "resolution": "2k"})
+    first, second = watching.submit(**SMALL), watching.submit(**SMALL)
+    wait_for(base, key, running.id, "PROCESSING")
+    turns: list[int] = []
+    waits: list[float] = []
+    canceled_at = time.monotonic()
+    for event in second.events(read_timeout_s=60):
+        if event.kind == "queue":
+            assert event.id is None and event.status == "QUEUED"
+            turns.append(event.queue_position)
+            waits.append(time.monotonic() - canceled_at)
+            # Each turn is told once: the cancel ahead of it moves it up, its own ends the stream.
+            canceling.request((first if len(turns) == 1 else second).id).cancel()
+            canceled_at = time.monotonic()
+    canceling.request(running.id).cancel()
+    assert turns == [2, 1] and event.status == "CANCELED"
+    return waits
+
+
+def test_the_event_stream_tells_a_queued_request_each_new_turn(server, key):
+    with Client(server.base, key) as client:
+        waits = _turns_told(client, client, server.base, key)
+    assert waits[1] < 5  # at once, not at the stream's 60 s recheck or a reconnect
+
+
+def test_a_turn_moved_through_another_api_server_is_told_at_once_on_postgresql(tmp_path, tiny_models):
+    with on_postgresql(tmp_path / "a", tiny_models, {"video_preset": "ultrafast"}) as serving:
+        # An API server of its own on the same database: its cancels reach the first by NOTIFY only.
+        other = Server(tmp_path / "b", tiny_models, {"database_url": serving.database_url, "embedded_workers": "0"})
+        other.start(ready=False)
+        try:
+            key = serving.create_key("10", concurrency_limit=4)
+            with Client(serving.base, key) as watching, Client(other.base, key) as canceling:
+                waits = _turns_told(watching, canceling, serving.base, key)
+        finally:
+            other.stop()
+    assert waits[1] < 5
+
+
 def test_a_dropped_event_stream_resumes_where_it_stopped(server, key, proxy):
     with Client(server.base, key) as direct, Client(proxy.base, key, backoff_s=0.05) as client:
         request = client.submit(**SMALL)
         # The first stream is cut a few events in, mid-event; the client reconnects with Last-Event-ID.
         proxy.faults.append(Fault(f"GET /v2/requests/{request.id}/events", cut_after=900))
-        resumed = [event.id for event in request.events()]
+        resumed = [event.id for event in request.events() if event.kind != "queue"]
         assert proxy.faults[0].used
-        replayed = [event.id for event in direct.request(request.id).events()]
+        replayed = [event.id for event in direct.request(request.id).events() if event.kind != "queue"]
     assert resumed == replayed and len(resumed) > 5 and resumed == sorted(set(resumed))
 
 

@@ -20,7 +20,7 @@ from ..workers.supervisor import WorkerSupervisor
 from .errors import document_errors, install_error_handlers
 from .guards import GuardSettings, RequestGuards
 from .middleware import RequestContextMiddleware
-from .routes import account, admin, generate, health, requests
+from .routes import account, admin, generate, health, playground, requests
 from .services import Services
 
 log = logging.getLogger(__name__)
@@ -103,7 +103,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(RequestContextMiddleware, metrics=services.metrics)
     # Fixed paths before the `/v1/{model}`-style ones: a method a fixed path lacks is then answered 405 with
     # that path's own Allow header, not as if it were a model.
-    for module in (health, account, admin, requests, generate):
+    for module in (playground, health, account, admin, requests, generate):
         app.include_router(module.router)
     generated = app.openapi
 

@@ -109,17 +109,19 @@ class StatusCache:
 
     def position(self, job: JobView) -> int | None:
         """A queued job's turn (1: next), or None once it is not queued."""
-        if job.status is not JobStatus.QUEUED:
-            return None
+        return self.queue_position(job.id) if job.status is JobStatus.QUEUED else None
+
+    def queue_position(self, job_id: str) -> int | None:
+        """The job's turn in the queue as it stands (1: next); None if it is not queued."""
         with self._lock:
             if self._positions is not None:
-                return self._positions.get(job.id)
+                return self._positions.get(job_id)
             version = self._queue_version
         positions = self.store.queue.positions()
         with self._lock:
             if self._queue_version == version:
                 self._positions = positions
-        return positions.get(job.id)
+        return positions.get(job_id)
 
     def forget(self, job_id: str) -> None:
         """After this process changed the job itself (a cancel): read it afresh next time."""

@@ -29,18 +29,23 @@ Watcher = Callable[[str | None, list[Event]], None]
 
 
 class Subscription:
-    """A job's events as they come, for one async consumer (a stream, a waiter)."""
+    """A job's events as they come, for one async consumer (a stream, a waiter).
 
-    def __init__(self, feed: EventFeed, job_id: str, loop: asyncio.AbstractEventLoop) -> None:
+    With `queue` set (a stream of a queued job), it is also woken, with an empty batch, by any status change
+    of another job: one that may move this job's turn in the queue.
+    """
+
+    def __init__(self, feed: EventFeed, job_id: str, loop: asyncio.AbstractEventLoop, queue: bool) -> None:
         self.feed, self.job_id, self._loop = feed, job_id, loop
+        self.queue = queue
         self._queue: asyncio.Queue[list[Event] | None] = asyncio.Queue()
 
     def _put(self, events: list[Event] | None) -> None:
         self._loop.call_soon_threadsafe(self._queue.put_nowait, events)
 
     async def next(self, timeout_s: float | None = None) -> list[Event] | None:
-        """The next batch of new events. None: look at the database (it changed, the events are not read
-        yet), or `timeout_s` passed."""
+        """The next batch of new events; empty: the queue moved. None: look at the database (it changed, the
+        events are not read yet), or `timeout_s` passed."""
         try:
             return await asyncio.wait_for(self._queue.get(), timeout_s)
         except TimeoutError:
@@ -81,9 +86,9 @@ class EventFeed:
     def watch(self, watcher: Watcher) -> None:
         self._watchers.append(watcher)
 
-    def subscribe(self, job_id: str, after_id: int) -> Subscription:
+    def subscribe(self, job_id: str, after_id: int, *, queue: bool = False) -> Subscription:
         """Events of `job_id` from now on; `after_id` is the last one the subscriber has read itself."""
-        subscription = Subscription(self, job_id, asyncio.get_running_loop())
+        subscription = Subscription(self, job_id, asyncio.get_running_loop(), queue)
         with self._lock:
             self._subscriptions[job_id].add(subscription)
             self._cursors[job_id] = max(self._cursors.get(job_id, 0), after_id)
@@ -110,6 +115,7 @@ class EventFeed:
             subscribers = list(self._subscriptions.get(job_id, ()))
         for subscription in subscribers:
             subscription._put(None)
+        self._queue_moved(job_id)
         self._wake.set()
 
     def _notified(self, payload: str) -> None:
@@ -169,6 +175,7 @@ class EventFeed:
             else:
                 for watcher in self._watchers:
                     watcher(job_id, [])
+                self._queue_moved(job_id)  # a job not watched here: any change may be a status change
 
     def _deliver(self, job_id: str, events: list[Event]) -> None:
         for watcher in self._watchers:
@@ -179,3 +186,11 @@ class EventFeed:
             subscribers = list(self._subscriptions.get(job_id, ()))
         for subscription in subscribers:
             subscription._put(events)
+        if any("progress" not in event.data for event in events):
+            self._queue_moved(job_id)
+
+    def _queue_moved(self, job_id: str) -> None:
+        with self._lock:
+            waiting = [s for subs in self._subscriptions.values() for s in subs if s.queue and s.job_id != job_id]
+        for subscription in waiting:
+            subscription._put([])

@@ -118,7 +118,8 @@ class AsyncRequest:
                     async for line in response.aiter_lines():
                         if (event := parser.feed(line)) is None:
                             continue
-                        heard, failures, last_id = True, 0, event.id
+                        heard, failures = True, 0
+                        last_id = event.id if event.id is not None else last_id
                         yield event
                         if event.finished:
                             return
@@ -139,7 +140,7 @@ class AsyncRequest:
         if not first.finished:
             async for event in self.events():
                 if on_progress is not None:
-                    on_progress(Status(self.id, event.status, progress=event.progress, error=event.error))
+                    on_progress(Status(self.id, event.status, event.queue_position, event.progress, event.error))
         record = await self.record()
         if record.status != "COMPLETED":
             raise protocol.failed(record)

@@ -62,13 +62,14 @@ class Record(Status):
 
 @dataclass(frozen=True)
 class Event:
-    """One Server-Sent Event of a request: a status change or a progress report."""
+    """One Server-Sent Event of a request: a status change, a progress report, or a new turn in the queue."""
 
-    id: int
-    kind: str  # status or progress
+    id: int | None  # None for `queue` events: the turn is not kept in the server's log
+    kind: str  # status, progress or queue
     status: str
     progress: Progress | None = None
     error: str | None = None
+    queue_position: int | None = None
 
     @property
     def finished(self) -> bool:

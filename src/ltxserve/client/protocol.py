@@ -71,8 +71,8 @@ class EventParser:
         if "data" not in fields:
             return None
         data = json.loads(fields["data"])
-        return Event(int(fields.get("id", "0")), fields.get("event", "status"), data["status"],
-                     Progress.of(data.get("progress")), data.get("error"))
+        return Event(int(fields["id"]) if "id" in fields else None, fields.get("event", "status"), data["status"],
+                     Progress.of(data.get("progress")), data.get("error"), data.get("queue_position"))
 
 
 def total_size(response: httpx.Response, offset: int) -> int | None:

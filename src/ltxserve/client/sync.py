@@ -130,7 +130,8 @@ class Request:
                     for line in response.iter_lines():
                         if (event := parser.feed(line)) is None:
                             continue
-                        heard, failures, last_id = True, 0, event.id
+                        heard, failures = True, 0
+                        last_id = event.id if event.id is not None else last_id
                         yield event
                         if event.finished:
                             return
@@ -154,7 +155,7 @@ class Request:
         if not first.finished:
             for event in self.events(read_timeout_s=min(60.0, timeout or 60.0)):
                 if on_progress is not None:
-                    on_progress(Status(self.id, event.status, progress=event.progress, error=event.error))
+                    on_progress(Status(self.id, event.status, event.queue_position, event.progress, event.error))
                 if deadline is not None and time.monotonic() > deadline and not event.finished:
                     raise TimeoutError(f"request {self.id} still {event.status} after {timeout:g} s")
         record = self.record()

@@ -167,7 +167,9 @@ EVENTS_RECHECK_S = 60.0
     response_class=EventSourceResponse,
     summary="Server-Sent Events of every status and progress change, until the request ends",
     description="Each event's `id` may be sent back as `Last-Event-ID` to resume after it. Event types: "
-    "`status` (QUEUED, PROCESSING, COMPLETED, FAILED, CANCELED) and `progress`.",
+    "`status` (QUEUED, PROCESSING, COMPLETED, FAILED, CANCELED), `progress`, and, while QUEUED, `queue` with the "
+    "request's `queue_position` (1: next) whenever it changes; `queue` events have no id (the turn is not kept "
+    "in the log: a resumed stream is told the current one).",
     responses=error_responses(401, 404),
 )
 async def events(
@@ -178,14 +180,14 @@ async def events(
     job = owned[0]
     after = last_event_id or 0
     # Subscribed before the log is read: nothing that happens in between is missed.
-    subscription = services.feed.subscribe(job.id, after)
+    subscription = services.feed.subscribe(job.id, after, queue=job.status is JobStatus.QUEUED)
+    told: int | None = None  # the queue position this stream last sent
     try:
         batch = await run_in_threadpool(services.store.events.after, job.id, after)
         if not batch:
-            # Resumed after the last event of a finished request: nothing more will come.
             now = await run_in_threadpool(services.store.records.get, job.id)
             if now is None or now.finished:
-                return
+                return  # resumed after the last event of a finished request: nothing more will come
         while True:
             for event in batch:
                 if event.id <= after:
@@ -195,6 +197,18 @@ async def events(
                 yield ServerSentEvent(data={"request_id": job.id, **event.data}, id=str(event.id), event=kind)
                 if event.finished:
                     return
+                if kind == "status":
+                    subscription.queue = event.status is JobStatus.QUEUED
+                    told = None  # queued again (its worker was lost): its turn is news
+            if subscription.queue:
+                # The feed has told the cache of the change before it wakes this stream: positions are current.
+                position = await run_in_threadpool(services.cache.queue_position, job.id)
+                if position is None:
+                    subscription.queue = False  # claimed or canceled: its status event is on its way
+                elif position != told:
+                    told = position
+                    yield ServerSentEvent(data={"request_id": job.id, "status": "QUEUED", "queue_position": position},
+                                          event="queue")
             news = await subscription.next(EVENTS_RECHECK_S)
             batch = news if news is not None else await run_in_threadpool(services.store.events.after, job.id, after)
     finally:
