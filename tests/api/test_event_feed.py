@@ -45,8 +45,9 @@ def test_a_stream_hears_every_change_a_worker_process_makes(scaled_out):
     assert statuses == ["QUEUED", "PROCESSING", "COMPLETED"]
     stages = list(dict.fromkeys(e["data"]["progress"]["stage"] for e in stream if e["event"] == "progress"))
     assert stages == ["encode_prompt", "stage1", "upsample", "stage2", "decode_video"]
-    ids = [int(event["id"]) for event in stream]
+    ids = [int(event["id"]) for event in stream if event["event"] != "queue"]
     assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    assert all("id" not in event for event in stream if event["event"] == "queue")  # turns are not resumed
 
 
 def test_polls_and_sync_waits_see_the_end_promptly(scaled_out):

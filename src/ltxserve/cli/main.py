@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from . import fleet, keys, remote, server
+from . import fleet, keys, models, remote, server
 from .common import console, settings_with
 
 app = typer.Typer(help="ltxserve: LTX-2 fast text/image-to-video with synchronized audio.", no_args_is_help=True)
@@ -18,6 +18,7 @@ app.add_typer(keys.keys_app, name="keys")
 app.add_typer(keys.credits_app, name="credits")
 app.add_typer(fleet.fleet_app, name="fleet")
 app.add_typer(remote.requests_app, name="requests")
+app.add_typer(models.models_app, name="models")
 app.command()(server.serve)
 app.command()(server.worker)
 app.command()(server.demo)
