@@ -143,6 +143,20 @@ def pg_url():
     schema.drop()
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request, tmp_path):
+    """The job store's database, migrated: each test that takes it runs on both."""
+    from ltxserve.db import Database
+
+    if request.param == "sqlite":
+        database = Database(f"sqlite:///{tmp_path / 'jobs.db'}")
+    else:
+        database = Database(request.getfixturevalue("pg_url"))
+    database.migrate()
+    yield database
+    database.dispose()
+
+
 @dataclass
 class S3Server:
     endpoint: str

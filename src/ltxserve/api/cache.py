@@ -36,6 +36,9 @@ class StatusCache:
         self._sequence = 0
         self._balances: dict[str, tuple[int, float]] = {}
         self._positions: dict[str, int] | None = None
+        # One reader of the positions at a time: a status change wakes every queued request's stream at once, and
+        # they all need the same answer.
+        self._reading_positions = threading.Lock()
         self._queue_version = 0
         self._generation = 0  # bumped when anything may have changed
         feed.watch(self._changed)
@@ -113,15 +116,16 @@ class StatusCache:
 
     def queue_position(self, job_id: str) -> int | None:
         """The job's turn in the queue as it stands (1: next); None if it is not queued."""
-        with self._lock:
-            if self._positions is not None:
-                return self._positions.get(job_id)
-            version = self._queue_version
-        positions = self.store.queue.positions()
-        with self._lock:
-            if self._queue_version == version:
-                self._positions = positions
-        return positions.get(job_id)
+        with self._reading_positions:
+            with self._lock:
+                if self._positions is not None:
+                    return self._positions.get(job_id)
+                version = self._queue_version
+            positions = self.store.queue.positions()
+            with self._lock:
+                if self._queue_version == version:
+                    self._positions = positions
+            return positions.get(job_id)
 
     def forget(self, job_id: str) -> None:
         """After this process changed the job itself (a cancel): read it afresh next time."""

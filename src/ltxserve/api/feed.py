@@ -65,6 +65,7 @@ class EventFeed:
         self._watchers: list[Watcher] = []
         self._cursors: dict[str, int] = {}  # PostgreSQL: the last event dispatched, per watched job
         self._changed: set[str] = set()
+        self._moved: set[str] = set()  # PostgreSQL: jobs whose status changed, not only their progress
         self._everything_changed = False
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -115,13 +116,14 @@ class EventFeed:
             subscribers = list(self._subscriptions.get(job_id, ()))
         for subscription in subscribers:
             subscription._put(None)
-        self._queue_moved(job_id)
         self._wake.set()
 
     def _notified(self, payload: str) -> None:
-        job_id = payload.split(" ", 1)[0]
+        job_id, _, what = payload.partition(" ")
         with self._lock:
             self._changed.add(job_id)
+            if what != "progress":
+                self._moved.add(job_id)
         self._wake.set()
 
     def _reconnected(self) -> None:
@@ -158,12 +160,14 @@ class EventFeed:
     def _dispatch_changed(self) -> None:
         with self._lock:
             changed, self._changed = self._changed, set()
+            moved, self._moved = self._moved, set()
             everything, self._everything_changed = self._everything_changed, False
             watched = set(self._subscriptions)
         if everything:
             for watcher in self._watchers:
                 watcher(None, [])
             changed |= watched
+            self._queue_moved(None)
         for job_id in changed:
             events: list[Event] = []
             if job_id in watched:
@@ -175,7 +179,8 @@ class EventFeed:
             else:
                 for watcher in self._watchers:
                     watcher(job_id, [])
-                self._queue_moved(job_id)  # a job not watched here: any change may be a status change
+                if job_id in moved:
+                    self._queue_moved(job_id)
 
     def _deliver(self, job_id: str, events: list[Event]) -> None:
         for watcher in self._watchers:
@@ -189,7 +194,9 @@ class EventFeed:
         if any("progress" not in event.data for event in events):
             self._queue_moved(job_id)
 
-    def _queue_moved(self, job_id: str) -> None:
+    def _queue_moved(self, job_id: str | None) -> None:
+        """Wake the streams of queued jobs (but `job_id`'s own): a status change may have moved their turn.
+        Progress never does, so it wakes none of them."""
         with self._lock:
             waiting = [s for subs in self._subscriptions.values() for s in subs if s.queue and s.job_id != job_id]
         for subscription in waiting:

@@ -199,7 +199,7 @@ async def events(
                     return
                 if kind == "status":
                     subscription.queue = event.status is JobStatus.QUEUED
-                    told = None  # queued again (its worker was lost): its turn is news
+                    told = None  # from a status change on, the turn is news (queued again after a lost worker)
             if subscription.queue:
                 # The feed has told the cache of the change before it wakes this stream: positions are current.
                 position = await run_in_threadpool(services.cache.queue_position, job.id)
