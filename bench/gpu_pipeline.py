@@ -33,6 +33,7 @@ import math
 import platform
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -483,7 +484,11 @@ def engine_settings(variant: Variant, small: bool, x264_preset: str):
     )
 
 
-def run_variant(args, name: str, device: torch.device, dtype: torch.dtype, rate: float, out_dir: Path) -> tuple:
+def run_variant(
+    args, name: str, device: torch.device, dtype: torch.dtype, rate: float, out_dir: Path, entry: dict,
+    save: Callable[[], None],
+) -> tuple | None:
+    """Fill `entry` as the variant runs, calling `save` after each step; the check's latents, if asked for."""
     from ltxserve.engine import Engine
     from ltxserve.engine.spec import Geometry
 
@@ -494,8 +499,9 @@ def run_variant(args, name: str, device: torch.device, dtype: torch.dtype, rate:
     build_s = time.perf_counter() - built
     print(f"{name}: built in {build_s:.1f} s; parameters (B): "
           + ", ".join(f"{k} {v / 1e9:.3f}" for k, v in sizes.items()), flush=True)  # fmt: skip
+    entry.update(settings=dataclasses.asdict(variant), build_s=build_s, parameters=sizes, rows=[])
+    save()
     counter = meta_transformer(args.version, args.small, dtype)
-    rows = []
     for request in args.request:
         runs = []
         for repeat in range(args.repeats):
@@ -512,10 +518,9 @@ def run_variant(args, name: str, device: torch.device, dtype: torch.dtype, rate:
         spec = request_spec(request, args.seed)
         geometry = Geometry.plan(spec, model.profile.render_scale, engine.settings.refine_max_pixels)
         summarise(row, rate, denoise_flops(counter, spec, geometry))
-        rows.append(row)
-    entry = {"settings": dataclasses.asdict(variant), "build_s": build_s, "parameters": sizes, "rows": rows}
-    latents = denoise_latents(engine, args.request[0], args.seed) if args.check else None
-    return entry, latents
+        entry["rows"].append(row)
+        save()
+    return denoise_latents(engine, args.request[0], args.seed) if args.check else None
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -543,23 +548,29 @@ def main(argv: list[str] | None = None) -> dict:
         "variants": {},
     }
     print_floor(report["full_size_floor"]["rows"], floor_rate)
+
+    # Written after every step, so that a run stopped by its time limit still leaves what it finished.
+    def save() -> None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(report, indent=2) + "\n")
+
+    save()
     reference = None
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.variant:
-            entry, latents = run_variant(args, name, device, dtype, rate, Path(tmp))
+            entry = report["variants"][name] = {}
+            latents = run_variant(args, name, device, dtype, rate, Path(tmp), entry, save)
             if latents is not None:
                 if reference is None:
                     reference = (name, *latents)
                 else:
                     entry["check"] = {"request": args.request[0], **compare(reference, *latents)}
                     print(f"  check vs {reference[0]}: " + json.dumps(entry["check"]), flush=True)
-            report["variants"][name] = entry
+                    save()
             print_table(name, entry["rows"], rate)
             gc.collect()
             if device.type == "cuda":
                 torch.cuda.empty_cache()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"\nwrote {args.out}")
     return report
 

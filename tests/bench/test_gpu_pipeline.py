@@ -113,3 +113,25 @@ def test_small_run_on_the_cpu_times_every_stage_counts_flops_and_checks_fp8(tmp_
     assert check["against"] == "plain" and check["comparable"]
     assert 0 < check["video_relative_error"] < 0.05
     assert "check" not in report["variants"]["plain"]
+
+
+def test_a_run_stopped_mid_way_leaves_what_it_finished_in_the_json(tmp_path, monkeypatch):
+    """A GPU run ends at its time limit: the rows finished by then must already be on disk."""
+    out = tmp_path / "gpu_pipeline.json"
+    run_request = gpu_pipeline.run_request
+    calls = []
+
+    def stopped_at_the_second(*args, **kwargs):
+        calls.append(args[1])
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # as the run's time limit would stop it
+        return run_request(*args, **kwargs)
+
+    monkeypatch.setattr(gpu_pipeline, "run_request", stopped_at_the_second)
+    argv = ["--small", "--request", "1080p-6s", "--request", "2k-8s", "--repeats", "1", "--x264-preset", "ultrafast"]
+    with pytest.raises(KeyboardInterrupt):
+        gpu_pipeline.main([*argv, "--out", str(out)])
+    saved = json.loads(out.read_text())
+    assert [row["request"] for row in saved["full_size_floor"]["rows"]] == ["1080p-6s", "2k-8s"]
+    (row,) = saved["variants"]["plain"]["rows"]
+    assert row["request"] == "1080p-6s" and row["total"] > 0 and row["stages"]["stage2"] > 0

@@ -60,16 +60,15 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // Server-Sent Events of a request, until it ends. A broken stream is resumed with Last-Event-ID; `queue`
 // events carry no id, so they never move the resume point.
-async function* events(requestId, signal) {
+async function* events(requestId) {
   let lastId = null;
   for (let failures = 0; failures <= 5; ) {
     const headers = { "x-api-key": apiKey(), accept: "text/event-stream" };
     if (lastId !== null) headers["last-event-id"] = lastId;
     let response;
     try {
-      response = await fetch(`/v2/requests/${requestId}/events`, { headers, signal });
-    } catch (error) {
-      if (signal.aborted) return;
+      response = await fetch(`/v2/requests/${requestId}/events`, { headers });
+    } catch {
       failures += 1;
       await sleep(250 * 2 ** failures);
       continue;
@@ -106,8 +105,8 @@ async function* events(requestId, signal) {
           }
         }
       }
-    } catch (error) {
-      if (signal.aborted) return;
+    } catch {
+      // A connection cut mid-stream: resumed below, after the last event heard.
     }
     // The stream ended before the request did (a proxy's timeout, a restart): resume it, unless the request
     // ended in between, after its last event this page heard.
@@ -232,7 +231,7 @@ function clearImage() {
 
 // --- a run -----------------------------------------------------------------------------------------------
 
-let current = null; // { id, abort }
+let current = null; // the request being followed: { id }
 
 function setStatus(text) {
   $("status").textContent = text;
@@ -299,17 +298,16 @@ async function generate(event) {
   $("download").hidden = true;
   $("outcome").textContent = "";
   setStatus("Submitting…");
-  const abort = new AbortController();
   try {
     const accepted = await call("POST", `/v2/${MODEL}`, {
       body: p,
       headers: { "idempotency-key": crypto.randomUUID() },
     });
-    current = { id: accepted.request_id, abort };
+    current = { id: accepted.request_id };
     setStatus(`Queued (request ${accepted.request_id}).`);
     loadHistory();
     let last = null;
-    for await (const { type, data } of events(accepted.request_id, abort.signal)) {
+    for await (const { type, data } of events(accepted.request_id)) {
       last = data;
       if (type === "queue") {
         setStatus(`Queued: position ${data.queue_position}${data.queue_position === 1 ? " (next)" : ""}.`);
