@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,10 +36,21 @@ def server(tmp_path_factory, tiny_models) -> Iterator[Server]:
     running.stop()
 
 
+def chromium() -> str:
+    """Debian's Chromium, installed on first use (Playwright's own browser download is not reachable here)."""
+    if shutil.which("chromium") is None:
+        install = ["apt-get", "install", "-y", "-q", "chromium"]
+        if subprocess.run(install, check=False, capture_output=True).returncode != 0:
+            subprocess.run(["apt-get", "update", "-q"], check=True, capture_output=True)
+            subprocess.run(install, check=True, capture_output=True)
+    executable = shutil.which("chromium")
+    assert executable, "Debian's Chromium did not install: apt-get install -y chromium"
+    return executable
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    executable = shutil.which("chromium") or "/usr/bin/chromium"
-    assert Path(executable).exists(), "install Debian's Chromium: apt-get install -y chromium (.ci/run does)"
+    executable = chromium()
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         yield launched
