@@ -140,7 +140,7 @@ class AsyncRequest:
         if not first.finished:
             async for event in self.events():
                 if on_progress is not None:
-                    on_progress(Status(self.id, event.status, event.queue_position, event.progress, event.error))
+                    on_progress(event.as_status(self.id))
         record = await self.record()
         if record.status != "COMPLETED":
             raise protocol.failed(record)

@@ -74,3 +74,7 @@ class Event:
     @property
     def finished(self) -> bool:
         return self.status in TERMINAL
+
+    def as_status(self, request_id: str) -> Status:
+        """The request's status as of this event, as `Request.wait` reports it to `on_progress`."""
+        return Status(request_id, self.status, self.queue_position, self.progress, self.error)

@@ -155,7 +155,7 @@ class Request:
         if not first.finished:
             for event in self.events(read_timeout_s=min(60.0, timeout or 60.0)):
                 if on_progress is not None:
-                    on_progress(Status(self.id, event.status, event.queue_position, event.progress, event.error))
+                    on_progress(event.as_status(self.id))
                 if deadline is not None and time.monotonic() > deadline and not event.finished:
                     raise TimeoutError(f"request {self.id} still {event.status} after {timeout:g} s")
         record = self.record()
