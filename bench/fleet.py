@@ -52,7 +52,7 @@ class Bench:
         self.cluster = RayCluster(root / "cluster")
         (root / "cluster").mkdir()
         self.cluster.start()
-        self.postgres = BridgedPostgres()
+        self.postgres = BridgedPostgres(self.cluster)
         self.postgres.start()
         self.venv_bin = VENV_BIN
         from ltxserve.engine.tiny import ensure_tiny_model

@@ -95,7 +95,7 @@ def fleet(tmp_path_factory, tiny_models) -> Iterator[Fleet]:
     claims = None
     try:
         cluster.start()
-        postgres = BridgedPostgres()  # after the bridge exists: it listens on it
+        postgres = BridgedPostgres(cluster)  # after the bridge exists: it listens on it
         postgres.start()
         server = Server(root / "api", tiny_models, {**FLEET_SETTINGS, "database_url": postgres.url,
                                                     "embedded_workers": "0"})
