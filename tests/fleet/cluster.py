@@ -150,18 +150,21 @@ class RayCluster:
             self.start_worker(node)
 
     def start_network(self) -> None:
-        """The bridge and each node's namespace on it."""
+        """The bridge and each node's namespace on it. The namespaces come first: another run's sweep takes a
+        bridge with none for a dead run's."""
+        for node in self.nodes:
+            sh("ip", "netns", "add", node.name)
         sh("ip", "link", "add", self.bridge, "type", "bridge")
         sh("ip", "addr", "add", f"{self.host_ip}/{self.subnet.prefixlen}", "dev", self.bridge)
         sh("ip", "link", "set", self.bridge, "up")
         for index, node in enumerate(self.nodes):
             outside, inside = f"{self.bridge}o{index}", f"{self.bridge}i{index}"
-            sh("ip", "netns", "add", node.name)
             sh("ip", "link", "add", outside, "type", "veth", "peer", "name", inside)
             sh("ip", "link", "set", outside, "master", self.bridge)
             sh("ip", "link", "set", outside, "up")
             sh("ip", "link", "set", inside, "netns", node.name)
-            for command in (("ip", "link", "set", "lo", "up"), ("ip", "addr", "add", f"{node.ip}/24", "dev", inside),
+            address = f"{node.ip}/{self.subnet.prefixlen}"
+            for command in (("ip", "link", "set", "lo", "up"), ("ip", "addr", "add", address, "dev", inside),
                             ("ip", "link", "set", inside, "up")):
                 sh("ip", "netns", "exec", node.name, *command)
 
