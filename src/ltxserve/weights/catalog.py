@@ -54,6 +54,11 @@ _FILES = {
 }
 
 
+def _default_files(folder: str) -> tuple[str, ...]:
+    """A folder's files when a catalog entry does not list them."""
+    return _FILES.get(folder, _DIFFUSERS_MODEL)
+
+
 class CatalogError(ValueError):
     pass
 
@@ -129,7 +134,7 @@ class CatalogModel:
 
 
 def _part(folder: str, repo: str, revision: str, license_: License, *, gated: bool = False) -> Part:
-    return Part(folder, repo, revision, _FILES.get(folder, _DIFFUSERS_MODEL), license_, gated)
+    return Part(folder, repo, revision, _default_files(folder), license_, gated)
 
 
 def _parts(folders: Iterable[str], repo: str, revision: str, license_: License, *, gated: bool = False) -> list[Part]:
@@ -276,7 +281,7 @@ def _from_file(path: Path) -> list[CatalogModel]:
             if part.license not in licenses:
                 known = ", ".join(licenses)
                 raise CatalogError(f"{path}: {model.name}: unknown license {part.license!r}; one of {known}")
-            files = tuple(part.files) if part.files is not None else _FILES.get(part.folder, _DIFFUSERS_MODEL)
+            files = tuple(part.files) if part.files is not None else _default_files(part.folder)
             parts.append(Part(part.folder, part.repo, part.revision, files, licenses[part.license], part.gated))
         models.append(CatalogModel(model.name, model.release, model.summary, tuple(parts)))
     return models
