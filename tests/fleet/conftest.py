@@ -29,18 +29,29 @@ class ClaimWatcher:
 
     def __init__(self, url: str) -> None:
         self.db = Database(url)
-        self.owners: dict[str, list[str]] = defaultdict(list)
+        self._owners: dict[str, list[str]] = defaultdict(list)
+        self._polling = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, daemon=True)
         self._thread.start()
 
     def _watch(self) -> None:
         while not self._stop.wait(0.05):
-            with self.db.read() as session:
-                held = session.execute(select(Job.id, Job.lease_owner).where(Job.lease_owner.is_not(None))).all()
+            self._poll()
+
+    def _poll(self) -> None:
+        with self._polling, self.db.read() as session:
+            held = session.execute(select(Job.id, Job.lease_owner).where(Job.lease_owner.is_not(None))).all()
             for job_id, owner in held:
-                if not self.owners[job_id] or self.owners[job_id][-1] != owner:
-                    self.owners[job_id].append(owner)
+                if not self._owners[job_id] or self._owners[job_id][-1] != owner:
+                    self._owners[job_id].append(owner)
+
+    def owners(self, job_id: str) -> list[str]:
+        """The job's holders so far, its present one included: the test reads it at once rather than waiting
+        for the watcher's next turn, which a busy machine can delay past the moment the test asks."""
+        self._poll()
+        with self._polling:
+            return list(self._owners[job_id])
 
     def stop(self) -> None:
         self._stop.set()

@@ -79,7 +79,7 @@ def test_scales_from_zero_to_two_survives_an_api_restart_and_returns_to_zero(fle
         assert len(_download(fleet, key, job_id)) > 10_000
         _charged_once(fleet, job_id)
     # Both nodes worked: Ray put one replica on each GPU.
-    nodes = {fleet.node_of(fleet.claims.owners[job_id][0]).name for job_id in ids}
+    nodes = {fleet.node_of(fleet.claims.owners(job_id)[0]).name for job_id in ids}
     assert len(nodes) == 2
 
     # Idle, the fleet goes back to zero, one replica per downscale delay.
@@ -92,13 +92,13 @@ def test_a_node_killed_mid_denoise_loses_nothing(fleet: Fleet):
     key = fleet.server.create_key()
     job_id = submit(fleet.server.base, key, SMALL).json()["request_id"]
     wait_for_progress(fleet.server.base, key, job_id, past=("encode_prompt",), timeout_s=180)
-    first = fleet.node_of(fleet.claims.owners[job_id][0])
+    first = fleet.node_of(fleet.claims.owners(job_id)[0])
 
     first.kill()  # every process of that "host": its raylet, the replica, the worker loop
     try:
         body = wait_for(fleet.server.base, key, job_id, "COMPLETED", "FAILED", timeout_s=LEASE_S + 240)
         assert body["status"] == "COMPLETED", body
-        owners = fleet.claims.owners[job_id]
+        owners = fleet.claims.owners(job_id)
         assert len(owners) == 2 and fleet.node_of(owners[1]) is not first
         assert body["metrics"]["attempts"] == 2
         _charged_once(fleet, job_id)
@@ -113,7 +113,7 @@ def test_a_drained_node_takes_no_new_job_and_charges_once(fleet: Fleet):
     key = fleet.server.create_key(concurrency_limit=2)
     first_id = submit(fleet.server.base, key, {**SMALL, "duration": 10}).json()["request_id"]
     wait_for_progress(fleet.server.base, key, first_id, past=("encode_prompt",), timeout_s=180)
-    draining = fleet.node_of(fleet.claims.owners[first_id][0])
+    draining = fleet.node_of(fleet.claims.owners(first_id)[0])
 
     # A preemption notice: Ray marks the node draining; whoever preempts kills it at the deadline.
     drained = fleet.cluster.ray(
@@ -130,8 +130,9 @@ def test_a_drained_node_takes_no_new_job_and_charges_once(fleet: Fleet):
     first = wait_for(fleet.server.base, key, first_id, "COMPLETED", "FAILED", timeout_s=300)
 
     assert first["status"] == second["status"] == "COMPLETED", (first, second)
-    assert all(fleet.node_of(owner) is not draining for owner in fleet.claims.owners[second_id])
+    second_owners = fleet.claims.owners(second_id)
+    assert second_owners and all(fleet.node_of(owner) is not draining for owner in second_owners)
     # The job in hand finished on the draining node, or came back through its lease and ran elsewhere.
-    assert all(fleet.node_of(owner) is not draining for owner in fleet.claims.owners[first_id][1:])
+    assert all(fleet.node_of(owner) is not draining for owner in fleet.claims.owners(first_id)[1:])
     for job_id in (first_id, second_id):
         _charged_once(fleet, job_id)
