@@ -1,31 +1,24 @@
-"""What the sync and async clients share: when to retry, how the event stream is read, how a download
-resumes. No I/O here."""
+"""The API as the client meets it on the wire: when an answer calls for a retry and how long to wait,
+Server-Sent Events, a download's size. No I/O here."""
 
 from __future__ import annotations
 
+import codecs
 import json
-import os
 import random
+import re
 import uuid
 
 import httpx
 
 from .errors import ApiError
-from .models import Event, Progress
+from .models import Event, Progress, Record
 
 MODEL = "ltx-2-fast"
-DEFAULT_SERVER = "http://127.0.0.1:8000"
 # Answers that mean the request was not taken: a retry is safe.
 RETRY_STATUSES = (429, 502, 503)
-
-
-def connection(base_url: str | None, api_key: str | None) -> tuple[str, dict[str, str]]:
-    """The server's address and the key's header; `base_url` and `api_key` default to LTXSERVE_SERVER and
-    LTXSERVE_API_KEY."""
-    api_key = api_key or os.environ.get("LTXSERVE_API_KEY")
-    if not api_key:
-        raise ValueError("an API key is needed: pass api_key or set LTXSERVE_API_KEY")
-    return (base_url or os.environ.get("LTXSERVE_SERVER") or DEFAULT_SERVER).rstrip("/"), {"x-api-key": api_key}
+# Server-Sent Events end a line with any of these (the spec's three).
+LINE_END = re.compile(r"\r\n|\r|\n")
 
 
 def idempotency_key() -> str:
@@ -37,17 +30,18 @@ def backoff(base_s: float, attempt: int) -> float:
     return min(base_s * 2 ** (attempt - 1), 10.0) * random.uniform(0.75, 1.25)
 
 
-def retry_wait(response: httpx.Response | None, attempt: int, retries: int, backoff_s: float) -> float | None:
-    """Seconds to wait before trying again, or None: give up (the caller raises). `response` None: the
-    connection failed. A 429 waits for its Retry-After."""
-    if attempt >= retries:
+def retry_wait(failures: int, retries: int, backoff_s: float, response: httpx.Response | None = None) -> float | None:
+    """Seconds to wait before trying again after `failures` failed attempts in a row, or None: give up (the
+    caller raises). `response`: the last attempt's answer; None, its connection failed. A 429 waits for its
+    Retry-After."""
+    if failures > retries:
         return None
     if response is None:
-        return backoff(backoff_s, attempt + 1)
+        return backoff(backoff_s, failures)
     if response.status_code not in RETRY_STATUSES:
         return None
     error = ApiError.of(response)
-    return error.retry_after if error.retry_after is not None else backoff(backoff_s, attempt + 1)
+    return error.retry_after if error.retry_after is not None else backoff(backoff_s, failures)
 
 
 def submit_body(params: dict, webhook_url: str | None) -> dict:
@@ -55,13 +49,24 @@ def submit_body(params: dict, webhook_url: str | None) -> dict:
 
 
 class EventParser:
-    """Server-Sent Events as the server writes them, a line at a time: `id`, `event` and one JSON `data`
-    line, then a blank line; comment lines (keep-alives) start with a colon."""
+    """Server-Sent Events as the server writes them: `id`, `event` and one JSON `data` line, then a blank
+    line; comment lines (keep-alives) start with a colon. Fed the stream's bytes as they arrive, so a line,
+    and a character, may be split between two chunks."""
 
     def __init__(self) -> None:
         self.fields: dict[str, str] = {}
+        self.text = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self.unended = ""
 
-    def feed(self, line: str) -> Event | None:
+    def feed(self, chunk: bytes) -> list[Event]:
+        text = self.unended + self.text.decode(chunk)
+        # A "\r" last may be the first half of a "\r\n": it is kept until the next chunk says.
+        cut = len(text) - 1 if text.endswith("\r") else len(text)
+        *lines, unended = LINE_END.split(text[:cut])
+        self.unended = unended + text[cut:]
+        return [event for line in lines if (event := self._line(line)) is not None]
+
+    def _line(self, line: str) -> Event | None:
         if line:
             if not line.startswith(":"):
                 name, _, value = line.partition(":")
@@ -84,5 +89,5 @@ def total_size(response: httpx.Response, offset: int) -> int | None:
     return offset + int(length) if length is not None else None
 
 
-def failed(record) -> ApiError:
+def failed(record: Record) -> ApiError:
     return ApiError(422, record.code or record.status.lower(), record.error or record.status, record.request_id)
