@@ -1,0 +1,1 @@
+../../../../src/ltxserve/__init__.py
