@@ -111,8 +111,8 @@ def _peak_rss_mb() -> float:
 
 def _child_generate(resolution: str, duration: int, data_dir: str, preset: str) -> None:
     """Runs in a fresh process: one generation, then its own peak RSS on stdout."""
+    from ltxserve.api.schemas import GenerationRequest
     from ltxserve.engine import EncodeSettings, Engine, EngineSettings
-    from ltxserve.request import GenerationRequest
 
     settings = EngineSettings(encode=EncodeSettings(preset=preset))
     engine = Engine.load("tiny", cache_dir=Path(data_dir) / "models", device="cpu", settings=settings)
@@ -120,7 +120,7 @@ def _child_generate(resolution: str, duration: int, data_dir: str, preset: str) 
     spec = GenerationRequest(prompt="a lighthouse in a storm", resolution=resolution, duration=duration, seed=1)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        engine.generate(spec.to_spec(), Path(tmp) / "clip.mp4")
+        engine.generate(spec.to_order(price=0), Path(tmp) / "clip.mp4")
     print(json.dumps({"peak_rss_mb": _peak_rss_mb(), "after_load_rss_mb": loaded_rss,
                       "seconds": time.perf_counter() - started}))  # fmt: skip
 

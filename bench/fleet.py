@@ -113,7 +113,7 @@ class Bench:
         claimed = started + (job.started_at - job.created_at).total_seconds()
         load = subprocess.run(
             [sys.executable, "-c", "import time, os; from ltxserve.config import Settings; "
-             "from ltxserve.workers.runtime import load_engine; t = time.perf_counter(); "
+             "from ltxserve.roots.worker import load_engine; t = time.perf_counter(); "
              "load_engine(Settings()); print(time.perf_counter() - t)"],
             env={**self.server.env}, capture_output=True, text=True, check=True,
         )

@@ -296,10 +296,12 @@ def denoise_flops(transformer, spec, geometry) -> dict[str, dict]:
 
 
 def request_spec(name: str, seed: int):
-    from ltxserve.request import GenerationRequest
+    from ltxserve.api.schemas import GenerationRequest
 
     resolution, duration = REQUESTS[name]
-    return GenerationRequest(prompt=PROMPT, resolution=resolution, duration=duration, seed=seed).to_spec()
+    return GenerationRequest(prompt=PROMPT, resolution=resolution, duration=duration, seed=seed).to_order(
+        price=0
+    )
 
 
 def run_request(engine, name: str, seed: int, out_dir: Path) -> dict:

@@ -46,12 +46,12 @@ def main() -> None:
         sys.exit("needs the wrk program (Debian: apt-get install wrk)")
     os.environ["HF_HUB_OFFLINE"] = "1"
 
+    from ltxserve.api.schemas import parse_request
     from ltxserve.billing.keys import create_key
     from ltxserve.config import Settings
     from ltxserve.db import Database
     from ltxserve.logs import quiet_libraries
-    from ltxserve.request import parse_request
-    from ltxserve.workers.runtime import load_engine
+    from ltxserve.roots.worker import load_engine
 
     quiet_libraries()
     body = {"prompt": "rain on a tin roof, thunder", "duration": args.duration, "resolution": args.resolution,
@@ -69,7 +69,7 @@ def main() -> None:
         server = start(data_dir, port)
         wait_ready(server, port)
         try:
-            spec = parse_request(body).to_spec()
+            spec = parse_request(body).to_order(price=0)
             direct, served, in_worker = [], [], []
             generate = lambda: engine.generate(spec, data_dir / "direct.mp4")  # noqa: E731
             post = lambda: requests.post(f"{base}/v1/ltx-2-fast", json=body, headers={"x-api-key": api_key},  # noqa: E731

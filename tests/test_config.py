@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
 from ltxserve.config import Settings
-from ltxserve.workers.runtime import engine_settings
+from ltxserve.roots.worker import engine_settings
 
 
 @pytest.fixture(autouse=True)
@@ -87,3 +89,14 @@ def test_the_database_defaults_to_a_file_in_the_data_folder(monkeypatch, tmp_pat
     assert Settings().database == f"sqlite:///{tmp_path / 'ltxserve.db'}"
     monkeypatch.setenv("LTXSERVE_DATABASE_URL", "postgresql+psycopg://u@h/db")
     assert Settings().database == "postgresql+psycopg://u@h/db"
+
+
+def test_the_readme_settings_table_is_the_one_settings_makes():
+    from ltxserve import settings_table
+
+    readme = Path(__file__).parents[1] / "README.md"
+    assert settings_table.main([str(readme), "--check"]) == 0, "run: python -m ltxserve.settings_table README.md"
+    drifted = readme.read_text().replace("| `LTXSERVE_LEASE_S` | 30 |", "| `LTXSERVE_LEASE_S` | 20 |")
+    assert settings_table.rewrite(drifted) == readme.read_text() != drifted
+    for name in Settings.model_fields:
+        assert f"| `LTXSERVE_{name.upper()}` |" in settings_table.table()

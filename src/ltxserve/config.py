@@ -1,7 +1,8 @@
 """All settings, from one place: `LTXSERVE_*` environment variables over a TOML file over defaults.
 
 The TOML file is the one named by `LTXSERVE_CONFIG` (keys as below, without the prefix). Settings are
-data only: the modules that use them build what they need from them.
+data only: the modules that use them build what they need from them. The README's table of them is made
+from this class (`python -m ltxserve.settings_table`), so every field says what it is for.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from .engine.spec import REFINE_MAX_PIXELS
+from .order.vocabulary import REFINE_MAX_PIXELS, RESOLUTIONS, Resolution
 from .storage.urls import parse_s3_url
 
 X264Preset = Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"]
@@ -32,12 +33,16 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LTXSERVE_", extra="forbid", frozen=True)
 
     config: Path | None = Field(None, description="TOML file with more settings")
-    data_dir: Path = Field(Path.home() / ".ltxserve", description="Models cache, database file and results")
+    data_dir: Path = Field(
+        Path.home() / ".ltxserve", description="Models (`models/`, the tiny model too), the SQLite database, results"
+    )
 
     model: str = Field("tiny", description="'tiny' (built in, noise) or a directory of LTX-2 weights")
-    device: str = Field("auto", description="auto, cpu, cuda, cuda:N")
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
-    cpu_offload: bool = Field(False, description="Keep idle components in CPU memory (small GPUs)")
+    device: str = Field("auto", description="auto (CUDA if present), cpu, cuda, cuda:N")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto", description="Weights' precision; auto: bfloat16 on CUDA, float32 on CPU"
+    )
+    cpu_offload: bool = Field(False, description="Keep idle components in CPU memory (GPUs under ~48 GB)")
 
     decode_tile_frames: int = Field(80, gt=0, description="Video decode tile, in frames (multiple of 8)")
     decode_stride_frames: int = Field(56, gt=0, description="Step between decode tiles (multiple of 8)")
@@ -56,8 +61,8 @@ class Settings(BaseSettings):
     )
 
     video_crf: int = Field(18, ge=0, le=51, description="x264 constant rate factor: lower is better")
-    video_preset: X264Preset = "veryfast"
-    audio_bitrate: int = Field(192_000, ge=32_000, le=512_000)
+    video_preset: X264Preset = Field("veryfast", description="x264 preset: slower is smaller at the same quality")
+    audio_bitrate: int = Field(192_000, ge=32_000, le=512_000, description="AAC bits per second")
 
     image_max_bytes: int = Field(20 * 1024 * 1024, gt=0, description="Largest accepted input image")
     image_max_pixels: int = Field(50_000_000, gt=0, description="Largest decoded input image")
@@ -98,8 +103,8 @@ class Settings(BaseSettings):
     admin_key: SecretStr | None = Field(None, description="Secret for /admin/...; the admin API is off without it")
     embedded_workers: int = Field(1, ge=0, le=1, description="Workers inside the server process (0: external only)")
 
-    prices: dict[Literal["1080p", "2k", "4k"], Decimal] = Field(
-        {"1080p": Decimal("0.05"), "2k": Decimal("0.10"), "4k": Decimal("0.20")},
+    prices: dict[Resolution, Decimal] = Field(
+        dict(zip(RESOLUTIONS, map(Decimal, ("0.05", "0.10", "0.20")), strict=True)),
         description="US dollars per second of output, audio included",
     )
     default_rpm: int = Field(60, gt=0, description="Generation requests a minute per key, unless the key says")
@@ -112,7 +117,7 @@ class Settings(BaseSettings):
     heartbeat_s: float = Field(5.0, gt=0, description="How often a worker renews its lease")
     max_attempts: int = Field(3, ge=1, description="Tries per job when workers die under it")
     worker_poll_s: float = Field(1.0, gt=0, description="How often an idle worker looks for jobs in the database")
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Least severe log lines kept")
 
     @field_validator("admin_key")
     @classmethod
@@ -134,7 +139,7 @@ class Settings(BaseSettings):
     @field_validator("prices")
     @classmethod
     def _every_resolution_priced(cls, value: dict[str, Decimal]) -> dict[str, Decimal]:
-        missing = {"1080p", "2k", "4k"} - set(value)
+        missing = set(RESOLUTIONS) - set(value)
         if missing:
             raise ValueError(f"needs a price for {', '.join(sorted(missing))}")
         if any(price < 0 for price in value.values()):

@@ -14,8 +14,8 @@ def test_progress_never_wakes_a_queued_stream_and_a_status_change_does(db):
     store = JobStore(db, lease_s=30, max_attempts=2)
     key = keys.create_key(db, credits=Decimal(10)).info
     for job_id in ("running", "ahead", "waiting"):
-        store.intake.submit(key, job_id=job_id, model="ltx-2-fast", request={"prompt": "p"}, price=300_000,
-                            image=None, concurrency_limit=10)
+        store.intake.submit(key, job_id=job_id, model="ltx-2-fast", request={"prompt": "p"}, order={},
+                            price=300_000, concurrency_limit=10)
     assert store.queue.claim("w1").job.id == "running"
     feed = EventFeed(store, poll_s=0.05)
     feed.start()

@@ -215,6 +215,11 @@ def test_the_page_is_served_from_the_package_under_a_strict_policy(server):
         assert 'src="/playground/app.js"' in page.text and "http" not in page.text.split("<body>")[0]
     script = requests.get(server.base + "/playground/app.js", timeout=30)
     assert script.status_code == 200 and script.headers["content-type"].startswith("text/javascript")
+    # The form's choices come from the server's own vocabulary, not from a list in the page.
+    words = requests.get(server.base + "/playground/vocabulary.js", timeout=30)
+    assert words.headers["content-type"].startswith("text/javascript")
+    assert words.text.startswith("export const VOCABULARY = ") and '"resolutions": ["1080p", "2k", "4k"]' in words.text
+    assert '"defaults": {"duration": 8, "resolution": "2k"' in words.text and '"decode_video": ' in words.text
     missing = requests.get(server.base + "/playground/secrets.txt", timeout=30)
     assert missing.status_code == 404 and missing.json()["code"] == "not_found"
     paths = requests.get(server.base + "/openapi.json", timeout=30).json()["paths"]

@@ -9,7 +9,8 @@ from PIL import Image
 
 from ltxserve.engine import sampling
 from ltxserve.engine.sampling import denoise, fit_image, prepare_image
-from ltxserve.engine.spec import Geometry, RenderSpec
+from ltxserve.engine.spec import Geometry
+from ltxserve.order import ImageInput, Order, Task
 
 
 def _stripes(width: int, height: int) -> torch.Tensor:
@@ -17,6 +18,12 @@ def _stripes(width: int, height: int) -> torch.Tensor:
     rows = torch.arange(height).view(-1, 1) * 7 % 256
     columns = torch.arange(width).view(1, -1) * 13 % 256
     return torch.stack([rows.expand(height, width), columns.expand(height, width), (rows + columns) % 256], -1).float()
+
+
+def _image_to_video(image: Image.Image) -> Order:
+    first = ImageInput("image", image.width, image.height)
+    return Order(prompt="a lighthouse", width=1920, height=1080, fps=25, num_frames=25, seed=2,
+                 task=Task.IMAGE_TO_VIDEO, images=(first,))
 
 
 def test_fitting_samples_pixel_centres_without_antialiasing():
@@ -66,8 +73,8 @@ def test_image_to_video_compresses_the_image_once_at_its_own_size(engine, monkey
     for module in (utils, pipeline_ltx2_image2video):
         monkeypatch.setattr(module, "apply_image_conditioning_crf", recording)
     image = Image.fromarray(_stripes(640, 360).numpy().astype(np.uint8))
-    spec = RenderSpec(prompt="a lighthouse", width=1920, height=1080, fps=25, num_frames=25, seed=2, image=image)
-    denoise(engine.model, spec, Geometry.plan(spec, engine.model.profile.render_scale))
+    spec = _image_to_video(image)
+    denoise(engine.model, spec, Geometry.plan(spec, engine.model.profile.render_scale), image)
     assert compressed == [((360, 640, 3), 33)]
 
 
@@ -81,9 +88,9 @@ def test_both_stages_are_conditioned_on_the_image_fitted_to_their_own_size(engin
 
     monkeypatch.setattr(sampling, "fit_image", recording)
     image = Image.fromarray(_stripes(640, 360).numpy().astype(np.uint8))
-    spec = RenderSpec(prompt="a lighthouse", width=1920, height=1080, fps=25, num_frames=25, seed=2, image=image)
+    spec = _image_to_video(image)
     geometry = Geometry.plan(spec, engine.model.profile.render_scale)
-    denoise(engine.model, spec, geometry)
+    denoise(engine.model, spec, geometry, image)
     assert fitted == [
         ((360, 640, 3), geometry.stage1_width, geometry.stage1_height),
         ((360, 640, 3), geometry.refine_width, geometry.refine_height),

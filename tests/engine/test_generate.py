@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ltxserve.engine import Engine, Progress, RenderSpec
-from ltxserve.request import GenerationRequest
+from ltxserve.api.schemas import GenerationRequest
+from ltxserve.engine import Engine, Progress
+from ltxserve.order import ImageInput, Order
 
 from ..conftest import probe
 
@@ -19,9 +20,10 @@ SIZES = {"1080p": (1920, 1080), "2k": (2560, 1440), "4k": (3840, 2160)}
 
 def _render(engine, tmp_path, name="clip.mp4", progress=None, image=None, **fields):
     request = GenerationRequest(prompt=fields.pop("prompt", "a red fox running through snow"), **fields)
-    spec = request.to_spec(image)
+    first = ImageInput("image", image.width, image.height) if image is not None else None
+    spec = request.to_order(price=0, image=first)
     path = tmp_path / name
-    result = engine.generate(spec, path, progress=progress)
+    result = engine.generate(spec, path, progress=progress, images={"image": image} if image is not None else None)
     return path, result
 
 
@@ -133,7 +135,7 @@ def test_a_progress_callback_that_raises_aborts_and_leaves_no_file(engine, tmp_p
             raise Stop
 
     path = tmp_path / "never.mp4"
-    spec = RenderSpec(prompt="x", width=1920, height=1080, fps=25, num_frames=150, seed=1)
+    spec = Order(prompt="x", width=1920, height=1080, fps=25, num_frames=150, seed=1)
     with pytest.raises(Stop):
         engine.generate(spec, path, progress=stop_in_stage2)
     assert list(tmp_path.iterdir()) == []

@@ -5,10 +5,11 @@ import json
 import pytest
 import torch
 
-from ltxserve.engine import Engine, RenderSpec
+from ltxserve.engine import Engine
 from ltxserve.engine.loader import ModelNotFound, load_model, resolve_source
 from ltxserve.engine.profile import PROFILE_FILE, ModelProfile
 from ltxserve.engine.tiny import build_components, save_tiny_model
+from ltxserve.order import Order
 
 from ..conftest import TEST_ENGINE_SETTINGS
 
@@ -58,7 +59,7 @@ def test_weights_directory_loads_back_equal_to_the_built_components(saved_tiny):
 
 def test_a_saved_directory_and_the_builtin_tiny_give_the_same_clip(engine, saved_tiny, tmp_path):
     from_path = Engine.load(str(saved_tiny), cache_dir=tmp_path, device="cpu", settings=TEST_ENGINE_SETTINGS)
-    spec = RenderSpec(prompt="waves on a beach", width=1920, height=1080, fps=25, num_frames=150, seed=9)
+    spec = Order(prompt="waves on a beach", width=1920, height=1080, fps=25, num_frames=150, seed=9)
     engine.generate(spec, tmp_path / "builtin.mp4")
     from_path.generate(spec, tmp_path / "path.mp4")
     assert (tmp_path / "builtin.mp4").read_bytes() == (tmp_path / "path.mp4").read_bytes()

@@ -14,8 +14,9 @@ from ltxserve.engine.ancestral import AncestralEulerScheduler, SharedNoise
 from ltxserve.engine.loader import load_model
 from ltxserve.engine.profile import PROFILE_FILE, ModelProfile
 from ltxserve.engine.sampling import denoise
-from ltxserve.engine.spec import Geometry, RenderSpec
+from ltxserve.engine.spec import Geometry
 from ltxserve.engine.tiny import save_tiny_model
+from ltxserve.order import Order
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +34,7 @@ def _load(path, **kwargs):
     return load_model(str(path), cache_dir=path.parent, device="cpu", **kwargs)
 
 
-SPEC = RenderSpec(prompt="rain on a tin roof", width=1920, height=1080, fps=25, num_frames=25, seed=11)
+SPEC = Order(prompt="rain on a tin roof", width=1920, height=1080, fps=25, num_frames=25, seed=11)
 
 
 def _denoise(model, spec=SPEC):

@@ -2,11 +2,12 @@ from __future__ import annotations
 
 import pytest
 
-from ltxserve.engine.spec import Geometry, RenderSpec
+from ltxserve.engine.spec import Geometry
+from ltxserve.order import Order
 
 
 def _spec(width, height, fps=25, seconds=8):
-    return RenderSpec(prompt="x", width=width, height=height, fps=fps, num_frames=fps * seconds, seed=0)
+    return Order(prompt="x", width=width, height=height, fps=fps, num_frames=fps * seconds, seed=0)
 
 
 @pytest.mark.parametrize(

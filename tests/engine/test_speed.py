@@ -8,15 +8,16 @@ import hashlib
 import pytest
 import torch
 
-from ltxserve.engine import Engine, EngineSettings, Progress, RenderSpec, SpeedSettings
+from ltxserve.engine import Engine, EngineSettings, Progress, SpeedSettings
 from ltxserve.engine.fp8 import FP8, Fp8Linear, quantize_linears, transformer_block_filter
 from ltxserve.engine.mux import Mp4Writer
 from ltxserve.engine.sampling import denoise
 from ltxserve.engine.spec import Geometry
+from ltxserve.order import Order
 
 from ..conftest import TEST_ENGINE_SETTINGS, probe
 
-SPEC = RenderSpec(prompt="a lighthouse in a storm", width=1920, height=1080, fps=25, num_frames=150, seed=11)
+SPEC = Order(prompt="a lighthouse in a storm", width=1920, height=1080, fps=25, num_frames=150, seed=11)
 
 
 def _engine(data_dir, **settings) -> Engine:
@@ -25,7 +26,7 @@ def _engine(data_dir, **settings) -> Engine:
     return Engine.load("tiny", cache_dir=data_dir / "models", device="cpu", settings=base)
 
 
-def _latents(engine: Engine, spec: RenderSpec = SPEC):
+def _latents(engine: Engine, spec: Order = SPEC):
     geometry = Geometry.plan(spec, engine.model.profile.render_scale, engine.settings.refine_max_pixels)
     return denoise(engine.model, spec, geometry)
 
@@ -132,7 +133,7 @@ def test_an_encoder_error_in_the_encoding_thread_fails_the_generation_and_leaves
 
 
 def test_4k_refines_at_half_size_and_upsamples_once_more(data_dir, tmp_path):
-    spec = RenderSpec(prompt="x", width=3840, height=2160, fps=25, num_frames=150, seed=2)
+    spec = Order(prompt="x", width=3840, height=2160, fps=25, num_frames=150, seed=2)
     events: list[Progress] = []
     engine = _engine(data_dir)  # the default threshold: above 2k
     result = engine.generate(spec, tmp_path / "4k.mp4", progress=events.append)
@@ -149,7 +150,7 @@ def test_4k_refines_at_half_size_and_upsamples_once_more(data_dir, tmp_path):
 
 def test_2k_and_below_still_refine_at_full_size_by_default(data_dir):
     for width, height in ((1920, 1080), (2560, 1440)):
-        spec = RenderSpec(prompt="x", width=width, height=height, fps=25, num_frames=200, seed=0)
+        spec = Order(prompt="x", width=width, height=height, fps=25, num_frames=200, seed=0)
         assert Geometry.plan(spec, 1.0, EngineSettings().refine_max_pixels).refine_scale == 1
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import select, text
 from ltxserve.billing import keys, ledger
 from ltxserve.db import Database, LedgerEntry, Webhook, utcnow
 from ltxserve.errors import IdempotencyConflict, InsufficientCredits, RateLimited
-from ltxserve.jobs import JobStatus, JobStore
+from ltxserve.jobs import IMAGE, JobStatus, JobStore
 
 PRICE = 300_000  # $0.30
 
@@ -25,8 +25,8 @@ def store(db) -> JobStore:
 def submit(store: JobStore, key, job_id: str, *, price: int = PRICE, limit: int = 10, image: bytes | None = None,
            **delivery):
     return store.intake.submit(
-        key, job_id=job_id, model="ltx-2-fast", request={"prompt": "p"}, price=price, image=image,
-        concurrency_limit=limit, **delivery,
+        key, job_id=job_id, model="ltx-2-fast", request={"prompt": "p"}, order={"prompt": "p"}, price=price,
+        media={IMAGE: image} if image is not None else None, concurrency_limit=limit, **delivery,
     )
 
 
@@ -41,7 +41,8 @@ def test_a_success_is_reserved_then_captured_once(db, store):
     submit(store, key, "j1", image=b"png")
     assert keys.balance(store.db, key.id) == 700_000
     claimed = store.queue.claim("w1")
-    assert claimed.job.id == "j1" and claimed.image == b"png" and claimed.job.attempts == 1
+    assert claimed.job.id == "j1" and claimed.media == {IMAGE: b"png"} and claimed.job.attempts == 1
+    assert claimed.job.order == {"prompt": "p"}
     assert store.queue.report_progress("j1", "w1", "stage1", 1, 8)
     assert store.queue.complete("j1", "w1", "j1.mp4", {"seed": 1})
     assert not store.queue.complete("j1", "w1", "j1.mp4", {"seed": 1}), "a second completion must change nothing"

@@ -17,8 +17,8 @@ import pytest
 from PIL import Image
 
 from ltxserve.errors import ImageRejected
+from ltxserve.media.images import load_image
 from ltxserve.net.safe_fetch import FetchFailed, FetchRefused, SafeFetcher, check_address
-from ltxserve.request import load_image
 
 
 def _png() -> bytes:

@@ -29,8 +29,8 @@ def store(tmp_path):
 
 def finished_job(store: JobStore, url: str, job_id: str = "j1") -> str:
     key = keys.create_key(store.db, credits=Decimal(1)).info
-    store.intake.submit(key, job_id=job_id, model="ltx-2-fast", request={"prompt": "p"}, price=1, image=None,
-                 concurrency_limit=1, webhook_url=url)
+    store.intake.submit(key, job_id=job_id, model="ltx-2-fast", request={"prompt": "p"}, order={}, price=1,
+                        concurrency_limit=1, webhook_url=url)
     store.queue.claim("w1")
     store.queue.complete(job_id, "w1", f"{job_id}.mp4", {"seed": 7})
     return key.id

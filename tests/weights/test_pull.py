@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from ltxserve.engine import Engine, RenderSpec
+from ltxserve.engine import Engine
+from ltxserve.order import Order
 from ltxserve.weights.catalog import load_catalog
 from ltxserve.weights.pull import PullError, local_parts, plan, pull
 
@@ -40,7 +41,7 @@ def test_the_pulled_directory_is_the_model_and_generates_a_clip(on_hub, catalog_
     assert weights_in(target) == tiny_files
 
     engine = Engine.load(str(target), cache_dir=tmp_path, device="cpu", settings=TEST_ENGINE_SETTINGS)
-    spec = RenderSpec(prompt="waves on a pebble beach", width=640, height=352, fps=25, num_frames=25, seed=3)
+    spec = Order(prompt="waves on a pebble beach", width=640, height=352, fps=25, num_frames=25, seed=3)
     engine.generate(spec, tmp_path / "clip.mp4")
     clip = probe(tmp_path / "clip.mp4")
     assert (clip.width, clip.height, clip.frames, clip.audio_codec) == (640, 352, 25, "aac")

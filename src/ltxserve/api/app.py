@@ -1,5 +1,5 @@
-"""The ASGI app: routes, error handlers, request context, housekeeping, and (the embedded default) the
-worker process it supervises."""
+"""The ASGI app: routes, error handlers, request context, housekeeping, and the lifetime of what it is given
+to run beside it (the embedded worker). It is built by its composition root, roots/server.py."""
 
 from __future__ import annotations
 
@@ -14,9 +14,7 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from .. import __version__
-from ..config import Settings
 from ..db import utcnow
-from ..workers.supervisor import WorkerSupervisor
 from .errors import document_errors, install_error_handlers
 from .guards import GuardSettings, RequestGuards
 from .middleware import RequestContextMiddleware
@@ -57,16 +55,14 @@ def _sweep_records(services: Services) -> None:
         log.info("records swept", extra={"count": len(batch)})
 
 
-def create_app(settings: Settings) -> FastAPI:
-    services = Services.from_settings(settings)
+def create_app(services: Services) -> FastAPI:
+    settings = services.settings
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(services.db.migrate)
-        if settings.embedded_workers:
-            observe = services.metrics.generation_seconds.observe
-            services.supervisor = WorkerSupervisor(settings, services.store, observe)
-            services.supervisor.start()
+        if services.embedded is not None:
+            services.embedded.start()
         services.start()
         threads = anyio.CapacityLimiter(3)
         duties = [
@@ -86,8 +82,8 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             for duty in duties:
                 duty.cancel()
-            if services.supervisor is not None:
-                await run_in_threadpool(services.supervisor.stop, 30)
+            if services.embedded is not None:
+                await run_in_threadpool(services.embedded.stop, 30)
             services.close()
 
     app = FastAPI(

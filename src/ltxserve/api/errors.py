@@ -33,8 +33,8 @@ from ..errors import (
     Unauthorized,
     WorkerLost,
 )
-from ..request import field_issue
 from .ratelimit import rate_limit_headers
+from .schemas import field_issue
 
 log = logging.getLogger(__name__)
 

@@ -1,11 +1,11 @@
 """Accepting a generation request, for /v1 and /v2 alike: scopes, limits and balance checked, the image
-fetched and checked, then the job queued with its price reserved (the job store's one transaction)."""
+fetched and decoded, the request made into its order, then the job queued with its price reserved (the job
+store's one transaction)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import secrets
 from dataclasses import dataclass
 
 import anyio
@@ -14,8 +14,10 @@ from starlette.concurrency import run_in_threadpool
 
 from ..billing.keys import KeyInfo
 from ..errors import Forbidden, NoWorkerAvailable
-from ..jobs import JobView
-from ..request import MAX_SEED, GenerationRequest, decode_image, image_bytes
+from ..jobs import IMAGE, JobView
+from ..media.images import load_image, pack_pixels
+from ..order import ImageInput
+from .schemas import GenerationRequest
 from .services import Services
 
 
@@ -42,11 +44,9 @@ def request_hash(body: GenerationRequest) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def fetch_image(value: str, services: Services) -> bytes:
-    """The request's image as bytes, checked to be a readable image within the limits."""
-    data = image_bytes(value, services.fetcher)
-    decode_image(data, services.settings.image_max_pixels)
-    return data
+def fetch_image(value: str, services: Services) -> tuple[ImageInput, bytes]:
+    """The request's image, fetched and decoded within the limits, as the order's reference and its pixels."""
+    return pack_pixels(load_image(value, services.fetcher, services.settings.image_max_pixels), IMAGE)
 
 
 async def accept(
@@ -62,17 +62,17 @@ async def accept(
     price = services.prices.price(body.resolution, body.duration)
     concurrency_limit = key.concurrency_limit or services.settings.default_concurrency
 
-    seed = body.seed if body.seed is not None else secrets.randbelow(MAX_SEED + 1)
-    stored = body.model_copy(update={"seed": seed, "image": None}).model_dump()
-
-    def submit(image: bytes | None, cold: bool) -> JobView:
+    def submit(image: tuple[ImageInput, bytes] | None, cold: bool) -> JobView:
+        reference, pixels = image or (None, None)
+        order = body.to_order(price=price, image=reference)
         return services.store.intake.submit(
             key,
             job_id=request.state.request_id,
             model=model,
-            request=stored,
+            request=body.as_accepted(order),
+            order=order.to_json(),
             price=price,
-            image=image,
+            media={IMAGE: pixels} if pixels is not None else None,
             concurrency_limit=concurrency_limit,
             idempotency_key=delivery.idempotency_key,
             request_hash=delivery.request_hash,
@@ -104,8 +104,7 @@ def capacity(services: Services) -> bool:
     will take it; only a server with no way to ever run the request refuses it."""
     if services.store.workers.live() > 0:
         return True
-    supervisor = services.supervisor
-    if supervisor is not None and supervisor.state.on_its_way:
+    if services.embedded is not None and services.embedded.on_its_way:
         return False
     if services.store.fleets.any_reporting():
         return False

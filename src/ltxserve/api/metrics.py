@@ -11,7 +11,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 
 from ..billing.prices import to_dollars
 from ..jobs import JobStore
-from ..workers.metrics import generation_histogram
+from ..telemetry import generation_histogram
 
 # Seconds: a replica starting on a warm node with a model in its page cache, up to a GPU node provisioned
 # and a 40 GB checkpoint read from network storage.

@@ -9,11 +9,12 @@ from pydantic import BaseModel, Field
 
 from ..billing.prices import to_dollars
 from ..jobs import JobStatus, JobView
+from ..order.vocabulary import Stage
 from .outputs import OutputLinks
 
 
 class ProgressOut(BaseModel):
-    stage: str = Field(description="encode_prompt, stage1, upsample, stage2, decode_audio, decode_video")
+    stage: Stage = Field(description="The stage running now; they run in this order")
     step: int
     total: int
     percent: float | None = Field(description="Of the whole generation, 0-100")
@@ -57,8 +58,8 @@ def status_of(job: JobView, balance: int, position: int | None) -> dict[str, Any
     """A request's status fields, given its key's balance and (while queued) its turn."""
     progress = None
     if job.status is JobStatus.PROCESSING and job.progress_stage is not None:
-        progress = ProgressOut(stage=job.progress_stage, step=job.progress_step or 0, total=job.progress_total or 0,
-                               percent=job.progress_percent)
+        progress = ProgressOut(stage=Stage(job.progress_stage), step=job.progress_step or 0,
+                               total=job.progress_total or 0, percent=job.progress_percent)
     ended = job.status in (JobStatus.FAILED, JobStatus.CANCELED)
     return {
         "request_id": job.id,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import anyio
 
@@ -24,8 +24,23 @@ from .outputs import OutputLinks
 from .ratelimit import MinuteLimiter
 from .waiter import JobWaiter
 
-if TYPE_CHECKING:
-    from ..workers.supervisor import WorkerSupervisor
+
+class EmbeddedWorker(Protocol):
+    """The worker process a server runs beside itself (the embedded default), as the API sees it: started
+    and stopped with the app, asked whether it is coming (a request then waits for it), and reported on."""
+
+    def start(self) -> None: ...
+
+    def stop(self, timeout_s: float) -> None: ...
+
+    @property
+    def on_its_way(self) -> bool:
+        """Not ready yet, but expected to be (starting, loading its model, restarting after a crash)."""
+        ...
+
+    def report(self) -> dict[str, Any]:
+        """What /readyz says of it."""
+        ...
 
 
 @dataclass
@@ -44,7 +59,7 @@ class Services:
     cache: StatusCache
     waiter: JobWaiter
     webhooks: WebhookDispatcher
-    supervisor: WorkerSupervisor | None = None
+    embedded: EmbeddedWorker | None = None
     # Image downloads (up to LTXSERVE_FETCH_TIMEOUT_S each) run on threads of their own, so that slow image
     # hosts cannot take the threads that authenticate and answer every other request.
     fetch_threads: anyio.CapacityLimiter | None = field(default=None)
@@ -57,9 +72,8 @@ class Services:
         self.feed.start()
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Services:
-        db = Database(settings.database)
-        store = JobStore(db, lease_s=settings.lease_s, max_attempts=settings.max_attempts)
+    def from_settings(cls, settings: Settings, store: JobStore) -> Services:
+        db = store.db
         fetcher = SafeFetcher.for_images(settings)
         links = OutputLinks(store.records, settings.result_ttl_s)
         feed = EventFeed(store)

@@ -21,13 +21,10 @@ Name = Annotated[str, typer.Option("--name", help="The fleet's Ray Serve applica
 
 
 def _store(config: Path | None = None):
-    from ..db import Database
-    from ..jobs import JobStore
+    from ..roots.store import open_store
 
     settings = settings_with(config=config)
-    db = Database(settings.database)
-    db.migrate()
-    return settings, JobStore(db, lease_s=settings.lease_s, max_attempts=settings.max_attempts)
+    return settings, open_store(settings)
 
 
 def _ray(address: str):

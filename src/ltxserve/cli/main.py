@@ -10,6 +10,18 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from ..order.vocabulary import (
+    ASPECT_RATIOS,
+    DEFAULT_ASPECT_RATIO,
+    DEFAULT_DURATION,
+    DEFAULT_FPS,
+    DEFAULT_RESOLUTION,
+    DURATIONS,
+    FPS,
+    RESOLUTIONS,
+    STAGE_LABELS,
+    choices,
+)
 from . import fleet, keys, models, remote, server
 from .common import console, settings_with
 
@@ -32,10 +44,10 @@ def _root() -> None:
 def generate(
     prompt: Annotated[str, typer.Argument(help="What the clip shows (and sounds like)")],
     output: Annotated[Path, typer.Option("--output", "-o", help="MP4 file to write")] = Path("clip.mp4"),
-    duration: Annotated[int, typer.Option(help="Seconds: 6, 8 or 10")] = 8,
-    resolution: Annotated[str, typer.Option(help="1080p, 2k or 4k")] = "2k",
-    aspect_ratio: Annotated[str, typer.Option(help="16:9, 9:16 or 1:1")] = "16:9",
-    fps: Annotated[int, typer.Option(help="25 or 50")] = 25,
+    duration: Annotated[int, typer.Option(help=f"Seconds: {choices(DURATIONS)}")] = DEFAULT_DURATION,
+    resolution: Annotated[str, typer.Option(help=choices(RESOLUTIONS))] = DEFAULT_RESOLUTION,
+    aspect_ratio: Annotated[str, typer.Option(help=choices(ASPECT_RATIOS))] = DEFAULT_ASPECT_RATIO,
+    fps: Annotated[int, typer.Option(help=choices(FPS))] = DEFAULT_FPS,
     seed: Annotated[int | None, typer.Option(help="Fixed seed for a repeatable clip")] = None,
     image: Annotated[str | None, typer.Option(help="First frame: a file path or an http(s) URL")] = None,
     audio: Annotated[bool, typer.Option("--audio/--no-audio", help="Add an audio track")] = True,
@@ -53,10 +65,12 @@ def generate(
         remote.generate_remote(server, api_key, {k: v for k, v in params.items() if v is not None}, output)
         return
     # Imported here: they load PyTorch, which the key and server commands should not wait for.
+    from ..api.schemas import parse_request
     from ..errors import InvalidRequest
+    from ..media.images import decode_image, load_image
     from ..net.safe_fetch import SafeFetcher
-    from ..request import decode_image, load_image, parse_request
-    from ..workers.runtime import load_engine
+    from ..order import ImageInput
+    from ..roots.worker import load_engine
 
     settings = settings_with(model=model)
     local_image = image is not None and "://" not in image
@@ -84,7 +98,9 @@ def generate(
         console.print(f"[red]Cannot read the image: {exc}[/red]")
         raise typer.Exit(2) from None
 
-    spec = request.to_spec(picture)
+    first = None if picture is None else ImageInput("image", picture.width, picture.height)
+    order = request.to_order(price=0, image=first)
+    images = {first.name: picture} if first is not None and picture is not None else None
     started = time.perf_counter()
     with console.status(f"Loading model {settings.model!r}"):
         engine = load_engine(settings)
@@ -95,10 +111,10 @@ def generate(
         task = bar.add_task("Starting", total=1)
 
         def on_progress(event) -> None:
-            label = remote.STAGE_LABELS.get(event.stage, event.stage)
+            label = STAGE_LABELS.get(event.stage, event.stage)
             bar.update(task, description=label, completed=event.step, total=event.total)
 
-        result = engine.generate(spec, output, progress=on_progress)
+        result = engine.generate(order, output, progress=on_progress, images=images)
     done = time.perf_counter()
     audio_note = f", AAC {result.audio_sample_rate} Hz" if result.audio_sample_rate else ", no audio"
     console.print(

@@ -12,19 +12,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from ..order.vocabulary import STAGE_LABELS
 from .common import console
 
 if TYPE_CHECKING:
     from ..client import Client
-
-STAGE_LABELS = {
-    "encode_prompt": "Encoding the prompt",
-    "stage1": "Denoising at half size",
-    "upsample": "Upsampling latents x2",
-    "stage2": "Refining at full size",
-    "decode_audio": "Decoding audio",
-    "decode_video": "Decoding and encoding video",
-}
 
 Server = Annotated[str | None, typer.Option("--server", envvar="LTXSERVE_SERVER", help="The server's base URL")]
 ApiKey = Annotated[str | None, typer.Option("--api-key", envvar="LTXSERVE_API_KEY", help="Your API key",

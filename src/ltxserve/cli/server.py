@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 import socket
 import threading
 import time
@@ -12,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from ..order.vocabulary import DEFAULT_DURATION, DEFAULT_RESOLUTION, DURATIONS, RESOLUTIONS, choices
 from .common import console, settings_with
 
 
@@ -25,12 +25,12 @@ def serve(
     """Run the HTTP API (with one embedded worker, unless told otherwise)."""
     import uvicorn
 
-    from ..api.app import create_app
     from ..logs import configure_logging
+    from ..roots.server import server_app
 
     settings = settings_with(host=host, port=port, embedded_workers=workers)
     configure_logging(settings.log_level)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None, access_log=False)
+    uvicorn.run(server_app(settings), host=settings.host, port=settings.port, log_config=None, access_log=False)
 
 
 def worker(
@@ -41,83 +41,36 @@ def worker(
     supervised: Annotated[str | None, typer.Option(hidden=True, help="Set by `ltxserve serve` for its worker")] = None,
 ) -> None:
     """Run one worker process: it takes jobs from the same database as the servers."""
-    from ..db import Database
-    from ..jobs import JobStore
-    from ..logs import configure_logging
-    from ..workers.channel import LOAD_FAILED, WorkerSide
+    from ..roots.worker import run_worker_process
+    from ..workers.channel import WorkerSide
     from ..workers.metrics import WorkerMetrics
-    from ..workers.runtime import build_worker, load_engine
 
     link = WorkerSide.attach(supervised) if supervised else None
-    settings = settings_with()
-    configure_logging(settings.log_level)
     metrics = WorkerMetrics()
     if metrics_port is not None:
         port = metrics.serve(metrics_port, metrics_host)
         console.print(f"Worker metrics at http://{metrics_host}:{port}/metrics")
-    db = Database(settings.database)
-    db.migrate()
-    store = JobStore(db, lease_s=settings.lease_s, max_attempts=settings.max_attempts)
-    if link is not None:
-        link.send("loading")
-    try:
-        engine = load_engine(settings)
-    except Exception as exc:
-        if link is None:
-            raise
-        link.send("load_failed", error=f"{exc.__class__.__name__}: {exc}")
-        raise typer.Exit(LOAD_FAILED) from None
-
-    def generated(seconds: float) -> None:
-        metrics.generation_seconds.observe(seconds)
-        if link is not None:
-            link.send("generated", seconds=seconds)
-
-    def problem(text: str | None) -> None:
-        if link is not None:
-            link.send("problem", error=text)
-
-    running = build_worker(settings, store, engine, on_generated=generated, on_problem=problem)
-    metrics.watch(running)
-    stop = threading.Event()
-
-    def request_stop(signum=None, _frame=None) -> None:
-        # Finish the job in hand, then leave; a second signal is the default (immediate) one.
-        stop.set()
-        running.wake()
-        if signum is not None:
-            signal.signal(signum, signal.SIG_DFL)
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
-    if link is not None:
-        # Every change this worker makes, told to the server at once (on SQLite nothing else would tell it).
-        store.notices.subscribe(lambda job_id, status: link.send("job", id=job_id, status=str(status)))
-        link.listen(on_wake=running.wake, on_server_gone=request_stop)
-        link.send("ready", worker=running.id)
-    running.run(stop)
-    db.dispose()
+    run_worker_process(settings_with(), link, metrics)
 
 
 def demo(
     output: Annotated[Path, typer.Option("--output", "-o", help="MP4 file to write")] = Path("clip.mp4"),
     prompt: Annotated[str, typer.Option(help="What the clip shows")] = "a red fox running through fresh snow, birdsong",
-    duration: Annotated[int, typer.Option(help="Seconds: 6, 8 or 10")] = 8,
-    resolution: Annotated[str, typer.Option(help="1080p, 2k or 4k")] = "2k",
+    duration: Annotated[int, typer.Option(help=f"Seconds: {choices(DURATIONS)}")] = DEFAULT_DURATION,
+    resolution: Annotated[str, typer.Option(help=choices(RESOLUTIONS))] = DEFAULT_RESOLUTION,
 ) -> None:
     """Start the server on a free port, make one real API request as a client would, save the MP4, stop."""
     import requests
     import uvicorn
 
-    from ..api.app import create_app
     from ..billing.keys import create_key, list_keys, revoke_key
-    from ..db import Database
     from ..logs import configure_logging
+    from ..roots.server import server_app
+    from ..roots.store import open_store
 
     settings = settings_with(embedded_workers=1, log_level="WARNING")
     configure_logging(settings.log_level)
-    db = Database(settings.database)
-    db.migrate()
+    db = open_store(settings).db
     # One demo key at a time: the previous run's key is revoked, its secret having been discarded.
     for info, _ in list_keys(db):
         if info.name == "demo" and info.revoked_at is None:
@@ -128,7 +81,7 @@ def demo(
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     base = f"http://127.0.0.1:{listener.getsockname()[1]}"
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), log_config=None, access_log=False))
+    server = uvicorn.Server(uvicorn.Config(server_app(settings), log_config=None, access_log=False))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
     thread.start()
     try:

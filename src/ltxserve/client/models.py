@@ -10,7 +10,7 @@ TERMINAL = ("COMPLETED", "FAILED", "CANCELED")
 
 @dataclass(frozen=True)
 class Progress:
-    stage: str  # encode_prompt, stage1, upsample, stage2, decode_audio, decode_video
+    stage: str  # the stage running now; the server lists them in order (its OpenAPI schema, ProgressOut)
     step: int
     total: int
     percent: float | None  # of the whole generation

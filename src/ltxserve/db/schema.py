@@ -89,7 +89,10 @@ class Job(Base):
     key_id: Mapped[str] = mapped_column(ForeignKey("api_keys.id"))
     model: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16))
-    request: Mapped[dict] = mapped_column(JSON)  # the validated request, seed fixed, image bytes elsewhere
+    request: Mapped[dict] = mapped_column(JSON)  # the request as validated, seed fixed, echoed in its record
+    # What a worker makes of it (ltxserve.order.Order's JSON); images are in job_inputs. NULL in rows queued
+    # before orders existed: a worker refuses those as of an unknown version.
+    order: Mapped[dict | None] = mapped_column(JSON)
     price: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -164,7 +167,8 @@ class ServerSecret(Base):
 
 
 class JobInput(Base):
-    """The request's image, fetched and checked at accept time, so a worker never reaches the internet."""
+    """The media a job's order names, fetched and decoded at accept time, so that a worker never reaches the
+    internet nor parses a client's file: the pixels of its `image`, its only medium so far."""
 
     __tablename__ = "job_inputs"
 

@@ -1,7 +1,7 @@
-"""Video generation: LTX-2's fast path from a RenderSpec to an MP4 file.
+"""Video generation: LTX-2's fast path from an Order to an MP4 file.
 
-The names below load on first use: `ltxserve.engine.spec` (what a request becomes) is plain data, and
-importing it must not pull in PyTorch for processes that never generate (the API, the key commands).
+The names below load on first use: importing the package, or `ltxserve.engine.spec` (progress events and
+the model grid's geometry: plain data), must not pull in PyTorch for processes that never generate.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .engine import Engine, EngineSettings, GenerationResult
     from .mux import EncodeSettings
-    from .spec import Progress, ProgressFn, RenderSpec
+    from .spec import Progress, ProgressFn
     from .speed import SpeedSettings
 
 _WHERE = {
@@ -22,7 +22,6 @@ _WHERE = {
     "EncodeSettings": "mux",
     "Progress": "spec",
     "ProgressFn": "spec",
-    "RenderSpec": "spec",
     "SpeedSettings": "speed",
 }
 
@@ -40,6 +39,5 @@ __all__ = [
     "GenerationResult",
     "Progress",
     "ProgressFn",
-    "RenderSpec",
     "SpeedSettings",
 ]

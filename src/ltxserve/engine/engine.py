@@ -1,22 +1,26 @@
-"""The engine: a RenderSpec in, an MP4 file out. It knows nothing of HTTP, jobs or billing."""
+"""The engine: an Order (and the images it names) in, an MP4 file out. It knows nothing of HTTP, jobs or
+billing."""
 
 from __future__ import annotations
 
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
+from PIL import Image
 
+from ..order import Order
+from ..order.vocabulary import REFINE_MAX_PIXELS, Stage
 from .decode import TemporalTiles, decode_audio, iter_video_chunks, to_uint8_frames
 from .loader import LoadedModel, load_model
 from .mux import EncodeSettings, Mp4Writer
 from .sampling import denoise
-from .spec import REFINE_MAX_PIXELS, Geometry, Progress, ProgressFn, RenderSpec
+from .spec import Geometry, Progress, ProgressFn
 from .speed import SpeedSettings, apply_speedups
 
 
@@ -49,6 +53,10 @@ class GenerationResult:
     @property
     def duration(self) -> float:
         return self.num_frames / self.fps
+
+    def to_json(self) -> dict:
+        """What a job's record keeps of it."""
+        return {**asdict(self), "timings": {str(stage): round(seconds, 4) for stage, seconds in self.timings.items()}}
 
 
 class _StageClock:
@@ -113,32 +121,43 @@ class Engine:
     def audio_sample_rate(self) -> int:
         return int(self.model.text_to_video.vocoder.config.output_sampling_rate)
 
-    def generate(self, spec: RenderSpec, output: str | Path, progress: ProgressFn | None = None) -> GenerationResult:
-        """Render `spec` into an MP4 at `output`. The file appears only once it is complete."""
+    def generate(
+        self,
+        order: Order,
+        output: str | Path,
+        progress: ProgressFn | None = None,
+        images: Mapping[str, Image.Image] | None = None,
+    ) -> GenerationResult:
+        """Make `order` into an MP4 at `output`; `images` holds the pixels of the images the order names, by
+        name. The file appears only once it is complete."""
         output = Path(output)
         partial = output.with_name(f".{output.name}.partial")
+        first = order.first_frame
+        image = (images or {})[first.name] if first is not None else None
         try:
             with self._lock:
-                result = self._generate(spec, partial, progress)
+                result = self._generate(order, image, partial, progress)
             os.replace(partial, output)
         finally:
             partial.unlink(missing_ok=True)
         return result
 
     @torch.inference_mode()
-    def _generate(self, spec: RenderSpec, output: Path, progress: ProgressFn | None) -> GenerationResult:
-        geometry = Geometry.plan(spec, self.model.profile.render_scale, self.settings.refine_max_pixels)
+    def _generate(
+        self, order: Order, image: Image.Image | None, output: Path, progress: ProgressFn | None
+    ) -> GenerationResult:
+        geometry = Geometry.plan(order, self.model.profile.render_scale, self.settings.refine_max_pixels)
         device = self.model.device
         clock = _StageClock(progress, lambda: torch.cuda.synchronize(device) if device.type == "cuda" else None)
-        latents = denoise(self.model, spec, geometry, clock)
+        latents = denoise(self.model, order, geometry, image, clock)
 
         pipe = self.model.text_to_video
         waveform = None
-        if spec.audio:
-            clock(Progress("decode_audio", 0, 1))
-            num_samples = spec.num_frames * self.audio_sample_rate // spec.fps
+        if order.audio:
+            clock(Progress(Stage.DECODE_AUDIO, 0, 1))
+            num_samples = order.num_frames * self.audio_sample_rate // order.fps
             waveform = decode_audio(pipe, latents.audio, num_samples)
-            clock(Progress("decode_audio", 1, 1))
+            clock(Progress(Stage.DECODE_AUDIO, 1, 1))
         clock.stop()
 
         vae = pipe.vae
@@ -147,9 +166,9 @@ class Engine:
         del latents
         writer = Mp4Writer(
             output,
-            width=spec.width,
-            height=spec.height,
-            fps=spec.fps,
+            width=order.width,
+            height=order.height,
+            fps=order.fps,
             crop_box=geometry.crop_box,
             audio=waveform,
             sample_rate=self.audio_sample_rate,
@@ -163,7 +182,7 @@ class Engine:
             pending = None
             started = time.perf_counter()
             for chunk in iter_video_chunks(vae, video_latents, self.tiles, temb):
-                frames = to_uint8_frames(chunk)[: spec.num_frames - decoded]
+                frames = to_uint8_frames(chunk)[: order.num_frames - decoded]
                 decoded += len(frames)
                 waiting = time.perf_counter()
                 decode_s += waiting - started
@@ -175,24 +194,24 @@ class Engine:
                 started = time.perf_counter()
                 encode_s += started - waiting
                 if progress is not None:
-                    progress(Progress("decode_video", decoded, spec.num_frames))
-                if decoded >= spec.num_frames:
+                    progress(Progress(Stage.DECODE_VIDEO, decoded, order.num_frames))
+                if decoded >= order.num_frames:
                     break
             waiting = time.perf_counter()
             if pending is not None:
                 pending.result()
         encode_s += time.perf_counter() - waiting
-        clock.add("decode_video", decode_s)
+        clock.add(Stage.DECODE_VIDEO, decode_s)
         clock.add("encode", encode_s)
 
-        if writer.frames_written != spec.num_frames:
-            raise RuntimeError(f"decoded {writer.frames_written} frames, expected {spec.num_frames}")
+        if writer.frames_written != order.num_frames:
+            raise RuntimeError(f"decoded {writer.frames_written} frames, expected {order.num_frames}")
         return GenerationResult(
-            seed=spec.seed,
-            width=spec.width,
-            height=spec.height,
-            fps=spec.fps,
-            num_frames=spec.num_frames,
-            audio_sample_rate=self.audio_sample_rate if spec.audio else 0,
+            seed=order.seed,
+            width=order.width,
+            height=order.height,
+            fps=order.fps,
+            num_frames=order.num_frames,
+            audio_sample_rate=self.audio_sample_rate if order.audio else 0,
             timings=clock.timings,
         )

@@ -13,8 +13,10 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..order import Order
+from ..order.vocabulary import Stage
 from .loader import LoadedModel
-from .spec import Geometry, Progress, ProgressFn, RenderSpec
+from .spec import Geometry, Progress, ProgressFn
 
 # Lightricks' DistilledPipeline schedules (ltx-pipelines' constants; diffusers' ltx2/utils.py). The
 # scheduler appends the final 0.0.
@@ -70,7 +72,7 @@ def fit_image(pixels: torch.Tensor, width: int, height: int) -> torch.Tensor:
     return (resized[:, :, top : top + height, left : left + width] / 255).clamp(0, 1)
 
 
-def _step_reporter(stage: str, total: int, progress: ProgressFn | None):
+def _step_reporter(stage: Stage, total: int, progress: ProgressFn | None):
     def on_step_end(pipe, step: int, timestep, callback_kwargs: dict) -> dict:
         if progress is not None:
             progress(Progress(stage, step + 1, total))
@@ -105,34 +107,41 @@ def _stage1_sampler(pipe, model: LoadedModel, seed: int) -> Iterator[None]:
 
 
 @torch.inference_mode()
-def denoise(model: LoadedModel, spec: RenderSpec, geometry: Geometry, progress: ProgressFn | None = None) -> Latents:
+def denoise(
+    model: LoadedModel,
+    order: Order,
+    geometry: Geometry,
+    image: Image.Image | None = None,
+    progress: ProgressFn | None = None,
+) -> Latents:
+    """`image`: the decoded first frame, for image-to-video."""
     t2v = model.text_to_video
-    generator = torch.Generator(device="cpu").manual_seed(spec.seed)
+    generator = torch.Generator(device="cpu").manual_seed(order.seed)
 
     if progress:
-        progress(Progress("encode_prompt", 0, 1))
+        progress(Progress(Stage.ENCODE_PROMPT, 0, 1))
     with model.text_encoder_on_device():
         prompt_embeds, prompt_mask, _, _ = t2v.encode_prompt(
-            prompt=spec.prompt,
+            prompt=order.prompt,
             do_classifier_free_guidance=False,
             max_sequence_length=MAX_SEQUENCE_LENGTH,
             device=model.device,
         )
     if progress:
-        progress(Progress("encode_prompt", 1, 1))
+        progress(Progress(Stage.ENCODE_PROMPT, 1, 1))
 
     pixels = None
-    if spec.image is not None:
+    if image is not None:
         from diffusers.pipelines.ltx2.utils import resolve_default_image_crf
 
         # Compressed once; each stage fits it to its own size from there, as the reference does.
-        pixels = prepare_image(spec.image, resolve_default_image_crf(t2v.text_encoder))
+        pixels = prepare_image(image, resolve_default_image_crf(t2v.text_encoder))
     pipe = model.image_to_video if pixels is not None else t2v
     common = {
         "prompt_embeds": prompt_embeds,
         "prompt_attention_mask": prompt_mask,
         "num_frames": geometry.gen_frames,
-        "frame_rate": float(spec.fps),
+        "frame_rate": float(order.fps),
         "generator": generator,
         "output_type": "latent",
         "return_dict": True,
@@ -145,23 +154,23 @@ def denoise(model: LoadedModel, spec: RenderSpec, geometry: Geometry, progress: 
         common["image_crf"] = 0
 
     if progress:
-        progress(Progress("stage1", 0, len(STAGE1_SIGMAS)))
+        progress(Progress(Stage.STAGE1, 0, len(STAGE1_SIGMAS)))
     stage1_image = {}
     if pixels is not None:
         stage1_image["image"] = fit_image(pixels, geometry.stage1_width, geometry.stage1_height)
-    with _stage1_sampler(pipe, model, spec.seed):
+    with _stage1_sampler(pipe, model, order.seed):
         stage1 = pipe(
             width=geometry.stage1_width,
             height=geometry.stage1_height,
             sigmas=list(STAGE1_SIGMAS),
             num_inference_steps=len(STAGE1_SIGMAS),
-            callback_on_step_end=_step_reporter("stage1", len(STAGE1_SIGMAS), progress),
+            callback_on_step_end=_step_reporter(Stage.STAGE1, len(STAGE1_SIGMAS), progress),
             **stage1_image,
             **common,
         )
 
     if progress:
-        progress(Progress("upsample", 0, 1))
+        progress(Progress(Stage.UPSAMPLE, 0, 1))
     upsampled = model.upsample(
         latents=stage1.frames, latents_normalized=False, output_type="latent", return_dict=True
     ).frames
@@ -170,10 +179,10 @@ def denoise(model: LoadedModel, spec: RenderSpec, geometry: Geometry, progress: 
         first = _encode_image_latent(model, fit_image(pixels, geometry.refine_width, geometry.refine_height))
         upsampled[:, :, :1] = first.to(upsampled.dtype)
     if progress:
-        progress(Progress("upsample", 1, 1))
+        progress(Progress(Stage.UPSAMPLE, 1, 1))
 
     if progress:
-        progress(Progress("stage2", 0, len(STAGE2_SIGMAS)))
+        progress(Progress(Stage.STAGE2, 0, len(STAGE2_SIGMAS)))
     stage2 = pipe(
         width=geometry.refine_width,
         height=geometry.refine_height,
@@ -182,14 +191,14 @@ def denoise(model: LoadedModel, spec: RenderSpec, geometry: Geometry, progress: 
         noise_scale=STAGE2_NOISE_SCALE,
         sigmas=list(STAGE2_SIGMAS),
         num_inference_steps=len(STAGE2_SIGMAS),
-        callback_on_step_end=_step_reporter("stage2", len(STAGE2_SIGMAS), progress),
+        callback_on_step_end=_step_reporter(Stage.STAGE2, len(STAGE2_SIGMAS), progress),
         **common,
     )
     video = stage2.frames
     if geometry.refine_scale > 1:
         if progress:
-            progress(Progress("upsample_final", 0, 1))
+            progress(Progress(Stage.UPSAMPLE_FINAL, 0, 1))
         video = model.upsample(latents=video, latents_normalized=False, output_type="latent", return_dict=True).frames
         if progress:
-            progress(Progress("upsample_final", 1, 1))
+            progress(Progress(Stage.UPSAMPLE_FINAL, 1, 1))
     return Latents(video=video, audio=stage2.audio)

@@ -1,4 +1,4 @@
-"""What to render (the engine's input) and the model-grid geometry that delivers exactly that."""
+"""The engine's progress events, and the model-grid geometry that delivers exactly the order's output."""
 
 from __future__ import annotations
 
@@ -7,41 +7,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ..order.vocabulary import STAGE_WEIGHTS, Stage
+
 if TYPE_CHECKING:
-    from PIL import Image
+    from ..order import Order
 
 # LTX-2's video VAE: 32x spatial and 8x temporal compression. Two stages (half size, then a 2x latent
 # upsample) need the full size on a 64 grid; frame counts must be 8k+1.
 SPATIAL_GRID = 64
 TEMPORAL_RATIO = 8
 
-# Up to 2k, stage 2 refines at full size; 4k refines at 1920x1088 and is upsampled in latent space once
-# more: 11x fewer denoising FLOPs (bench/gpu-speed-notes.md), and 3840 px lies beyond the positions LTX-2
-# was trained on.
-REFINE_MAX_PIXELS = 2560 * 1440
-
-
-@dataclass(frozen=True)
-class RenderSpec:
-    """A clip to render, in output terms. The engine delivers exactly this size, rate and length."""
-
-    prompt: str
-    width: int
-    height: int
-    fps: int
-    num_frames: int
-    seed: int
-    audio: bool = True
-    image: Image.Image | None = None
-
-    @property
-    def duration(self) -> float:
-        return self.num_frames / self.fps
-
 
 @dataclass(frozen=True)
 class Progress:
-    stage: str
+    stage: Stage
     step: int
     total: int
 
@@ -54,18 +33,6 @@ class Progress:
                 return round(done + weight * min(self.step, self.total) / max(self.total, 1), 1)
             done += weight
         return round(done, 1)
-
-
-# The stages in the order the fast path runs them, with rough shares of its time on a GPU (percent).
-STAGE_WEIGHTS = {
-    "encode_prompt": 2,
-    "stage1": 25,
-    "upsample": 3,
-    "stage2": 45,
-    "upsample_final": 0,  # only when stage 2 refines at half size; its share is within stage 2's
-    "decode_audio": 3,
-    "decode_video": 22,
-}
 
 
 # A progress callback may raise to abort the generation (the exception propagates to the caller).
@@ -120,20 +87,26 @@ class Geometry:
         return (self.gen_width - width) // 2, (self.gen_height - height) // 2, width, height
 
     @classmethod
-    def plan(cls, spec: RenderSpec, render_scale: float = 1.0, refine_max_pixels: int | None = None) -> Geometry:
-        """`refine_max_pixels`: for outputs of more pixels a frame, stage 2 refines at half size."""
-        gen_frames = math.ceil((spec.num_frames - 1) / TEMPORAL_RATIO) * TEMPORAL_RATIO + 1
+    def plan(cls, order: Order, render_scale: float = 1.0, refine_max_pixels: int | None = None) -> Geometry:
+        return cls.of_output(order.width, order.height, order.num_frames, render_scale, refine_max_pixels)
+
+    @classmethod
+    def of_output(
+        cls, width: int, height: int, num_frames: int, render_scale: float = 1.0, refine_max_pixels: int | None = None
+    ) -> Geometry:
+        """For an output of `width` x `height` and `num_frames`. `refine_max_pixels`: for outputs of more
+        pixels a frame, stage 2 refines at half size."""
+        gen_frames = math.ceil((num_frames - 1) / TEMPORAL_RATIO) * TEMPORAL_RATIO + 1
         grid, refine_scale = SPATIAL_GRID, 1
-        width, height = spec.width * render_scale, spec.height * render_scale
-        if refine_max_pixels is not None and spec.width * spec.height > refine_max_pixels:
+        if refine_max_pixels is not None and width * height > refine_max_pixels:
             # Two x2 upsamples: the full size must halve twice onto the 64 grid.
             grid, refine_scale = 2 * SPATIAL_GRID, 2
         return cls(
-            gen_width=_ceil_to(width, grid),
-            gen_height=_ceil_to(height, grid),
+            gen_width=_ceil_to(width * render_scale, grid),
+            gen_height=_ceil_to(height * render_scale, grid),
             gen_frames=gen_frames,
-            out_width=spec.width,
-            out_height=spec.height,
-            out_frames=spec.num_frames,
+            out_width=width,
+            out_height=height,
+            out_frames=num_frames,
             refine_scale=refine_scale,
         )

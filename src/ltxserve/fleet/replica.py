@@ -18,10 +18,10 @@ import ray
 import ray._private.state
 
 from ..config import Settings
-from ..db import STORE_ERRORS, Database
-from ..jobs import JobStore
+from ..db import STORE_ERRORS
+from ..roots.store import open_store
+from ..roots.worker import build_worker, load_engine
 from ..workers import WorkerIdentity
-from ..workers.runtime import build_worker, load_engine
 
 log = logging.getLogger("ray.serve")
 
@@ -33,8 +33,7 @@ class FleetWorker:
         os.environ.update(environment)
         self.settings = Settings(**settings)
         self.grace_period_s = grace_period_s
-        self.db = Database(self.settings.database)
-        self.store = JobStore(self.db, lease_s=self.settings.lease_s, max_attempts=self.settings.max_attempts)
+        self.store = open_store(self.settings)
         started = time.perf_counter()
         engine = load_engine(self.settings)
         self.load_seconds = time.perf_counter() - started
@@ -80,4 +79,4 @@ class FleetWorker:
         self._stop.set()
         self.worker.wake()
         self._thread.join(self.grace_period_s)
-        self.db.dispose()
+        self.store.db.dispose()

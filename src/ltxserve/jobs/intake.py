@@ -4,6 +4,8 @@ earlier request made."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from sqlalchemy import func, select
 
 from ..billing import ledger
@@ -11,7 +13,7 @@ from ..billing.keys import KeyInfo
 from ..db import Database, Job, JobInput, utcnow
 from ..errors import IdempotencyConflict, InsufficientCredits, RateLimited
 from . import eventlog
-from .model import ACTIVE, JobStatus, JobView
+from .model import ACTIVE, IMAGE, JobStatus, JobView
 from .notices import Notices
 
 
@@ -27,16 +29,18 @@ class Intake:
         job_id: str,
         model: str,
         request: dict,
+        order: dict,
         price: int,
-        image: bytes | None,
         concurrency_limit: int,
+        media: Mapping[str, bytes] | None = None,
         idempotency_key: str | None = None,
         request_hash: str | None = None,
         webhook_url: str | None = None,
         base_url: str | None = None,
         cold: bool = False,
     ) -> JobView:
-        """Accept a job and reserve its price, or refuse it without a trace.
+        """Accept a job and reserve its price, or refuse it without a trace. `request` is what its record
+        echoes; `order` what a worker makes of it; `media` what the order names, by name.
 
         With an idempotency key already used by this API key, the job it made is returned as it is now
         (nothing is charged again) if `request_hash` matches, and IdempotencyConflict raised if not. `cold`:
@@ -56,6 +60,7 @@ class Intake:
                 model=model,
                 status=JobStatus.QUEUED,
                 request=request,
+                order=order,
                 price=price,
                 created_at=utcnow(),
                 attempts=0,
@@ -67,8 +72,10 @@ class Intake:
             )
             session.add(row)
             session.flush()
-            if image is not None:
-                session.add(JobInput(job_id=job_id, image=image))
+            if media:
+                if set(media) != {IMAGE}:
+                    raise ValueError(f"the job store keeps only {IMAGE!r} for a job, not {sorted(media)}")
+                session.add(JobInput(job_id=job_id, image=media[IMAGE]))
             ledger.reserve(session, key.id, job_id, price)
             eventlog.record(session, row)
             self.notices.announce(session, job_id, JobStatus.QUEUED)

@@ -28,6 +28,7 @@ class JobView:
     model: str
     status: JobStatus
     request: dict
+    order: dict | None
     price: int
     created_at: datetime
     started_at: datetime | None
@@ -63,10 +64,14 @@ class JobView:
         return (self.finished_at - self.started_at).total_seconds()
 
 
+# The name of the one medium the job store keeps so far (a job's `image`); orders refer to media by name.
+IMAGE = "image"
+
+
 @dataclass(frozen=True)
 class ClaimedJob:
     job: JobView
-    image: bytes | None
+    media: dict[str, bytes]  # what its order names, by name
 
 
 @dataclass(frozen=True)

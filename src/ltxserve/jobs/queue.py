@@ -26,7 +26,7 @@ from ..billing import ledger
 from ..db import ApiKey, Database, Job, JobInput, utcnow
 from ..errors import WorkerLost
 from . import eventlog
-from .model import ACTIVE, ClaimedJob, JobStatus, JobView
+from .model import ACTIVE, IMAGE, ClaimedJob, JobStatus, JobView
 from .notices import Notices
 
 log = logging.getLogger(__name__)
@@ -83,7 +83,7 @@ class Queue:
             eventlog.record(session, row)
             self.notices.announce(session, row.id, JobStatus.PROCESSING)
             image = session.scalar(select(JobInput.image).where(JobInput.job_id == row.id))
-            claimed = ClaimedJob(JobView.of(row), image)
+            claimed = ClaimedJob(JobView.of(row), {IMAGE: image} if image is not None else {})
         self.notices.notify(claimed.job.id, JobStatus.PROCESSING)
         return claimed
 

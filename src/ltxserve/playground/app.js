@@ -2,18 +2,13 @@
 // works offline from the package. The event stream is read with fetch, not EventSource: EventSource cannot
 // send the x-api-key header.
 
+import { VOCABULARY } from "./vocabulary.js";
+
 const $ = (id) => document.getElementById(id);
 const MODEL = "ltx-2-fast";
 const KEY_STORE = "ltxserve.apiKey";
 const TERMINAL = new Set(["COMPLETED", "FAILED", "CANCELED"]);
-const STAGES = {
-  encode_prompt: "Encoding the prompt",
-  stage1: "Denoising at half size",
-  upsample: "Upsampling latents ×2",
-  stage2: "Refining at full size",
-  decode_audio: "Decoding audio",
-  decode_video: "Decoding and encoding video",
-};
+const STAGES = VOCABULARY.stages;
 
 class ApiError extends Error {
   constructor(status, body, retryAfter) {
@@ -455,7 +450,29 @@ async function loadHistory(more = false) {
 
 // --- start -----------------------------------------------------------------------------------------------
 
+// The form's choices are the server's own (vocabulary.js is made from its settings of the request).
+function fillChoices() {
+  const choices = {
+    duration: VOCABULARY.durations.map((d) => ({ value: d, label: `${d} s` })),
+    resolution: VOCABULARY.resolutions.map((r) => ({ value: r, label: r })),
+    "aspect-ratio": VOCABULARY.aspect_ratios,
+    fps: VOCABULARY.fps.map((f) => ({ value: f, label: String(f) })),
+  };
+  const defaults = VOCABULARY.defaults;
+  const chosen = { duration: defaults.duration, resolution: defaults.resolution,
+                   "aspect-ratio": defaults.aspect_ratio, fps: defaults.fps };
+  for (const [id, options] of Object.entries(choices)) {
+    const select = $(id);
+    for (const { value, label } of options) {
+      const option = new Option(label, String(value));
+      option.selected = String(value) === String(chosen[id]);
+      select.append(option);
+    }
+  }
+}
+
 async function start() {
+  fillChoices();
   const stored = localStorage.getItem(KEY_STORE);
   if (stored) {
     $("api-key").value = stored;

@@ -1,22 +1,22 @@
 """The two pipes between `ltxserve serve` and the worker process it supervises.
 
 Server to worker: one byte whenever a job is queued, so the worker claims it at once (on SQLite nothing
-else crosses processes). Worker to server: one JSON line per event (the model loading, loaded or failing,
-a job changing status, a generation's seconds, a problem it keeps retrying), so the server's waiters wake
-at once and /readyz and /metrics say what the worker is doing.
+else crosses processes). Worker to server: one typed event per line (events.py: the model loading, loaded
+or failing, a job changing status, a generation's seconds, a problem it keeps retrying), so the server's
+waiters wake at once and /readyz and /metrics say what the worker is doing.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
-import json
 import logging
 import os
 import signal
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any
+
+from .events import WorkerEvent, decode, encode
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +42,8 @@ class WorkerSide:
         _die_with(server_pid)
         return cls(wake_fd, events_fd)
 
-    def send(self, event: str, **data: Any) -> None:
-        line = json.dumps({"event": event, **data}) + "\n"
+    def send(self, event: WorkerEvent) -> None:
+        line = encode(event)
         try:
             with self._lock:
                 self._events.write(line)
@@ -95,13 +95,13 @@ class ServerSide:
         except OSError:
             pass  # the worker has exited; the supervisor is already starting another
 
-    def events(self) -> Iterator[dict]:
+    def events(self) -> Iterator[WorkerEvent]:
         """The worker's events until it exits."""
         with os.fdopen(self._events_read, "r") as lines:
             for line in lines:
                 try:
-                    yield json.loads(line)
-                except json.JSONDecodeError:
+                    yield decode(line)
+                except ValueError:
                     log.warning("unreadable line from the worker process", extra={"line": line[:200]})
 
     def close(self) -> None:

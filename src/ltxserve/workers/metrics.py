@@ -6,21 +6,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Gauge, start_http_server
+
+from ..telemetry import generation_histogram
 
 if TYPE_CHECKING:
     from .worker import Worker
-
-GENERATION_BUCKETS = (1, 2, 5, 10, 20, 30, 45, 60, 90, 120, 180, 300, 600)
-
-
-def generation_histogram(registry: CollectorRegistry) -> Histogram:
-    return Histogram(
-        "ltxserve_generation_seconds",
-        "Seconds from a worker starting a job to its result being stored",
-        buckets=GENERATION_BUCKETS,
-        registry=registry,
-    )
 
 
 class WorkerMetrics:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from ..config import Settings
 from ..jobs import JobStatus, JobStore
 from .channel import LOAD_FAILED, ServerSide
+from .events import Generated, JobChanged, LoadFailed, Loading, Phase, Problem, Ready, WorkerEvent
 
 log = logging.getLogger(__name__)
 
@@ -43,19 +44,19 @@ def worker_environment(settings: Settings) -> dict[str, str]:
 class WorkerState:
     """What /readyz says of the embedded worker."""
 
-    phase: str = "starting"  # starting, loading, ready, restarting, stopped
+    phase: Phase = Phase.STARTING
     pid: int | None = None
     restarts: int = 0
     error: str | None = None  # why it last failed to load or exited, or the problem it keeps retrying
     load_failed: bool = False  # its last start could not load the model: retrying may never help
 
     def to_json(self) -> dict:
-        return {"phase": self.phase, "pid": self.pid, "restarts": self.restarts, "error": self.error}
+        return {"phase": str(self.phase), "pid": self.pid, "restarts": self.restarts, "error": self.error}
 
     @property
     def on_its_way(self) -> bool:
         """Not ready yet, but expected to be: starting, loading its model, or restarting after a crash."""
-        return self.phase in ("starting", "loading", "restarting") and not self.load_failed
+        return self.phase in (Phase.STARTING, Phase.LOADING, Phase.RESTARTING) and not self.load_failed
 
 
 class WorkerSupervisor:
@@ -77,6 +78,13 @@ class WorkerSupervisor:
     def start(self) -> None:
         self._store.notices.subscribe(self._on_job)
         self._thread.start()
+
+    @property
+    def on_its_way(self) -> bool:
+        return self.state.on_its_way
+
+    def report(self) -> dict:
+        return self.state.to_json()
 
     def _on_job(self, job_id: str, status: JobStatus) -> None:
         if status is JobStatus.QUEUED:
@@ -104,7 +112,7 @@ class WorkerSupervisor:
         while not self._stop.is_set():
             started = time.monotonic()
             process, pipes = self._spawn()
-            self.state.pid, self.state.phase = process.pid, "starting"
+            self.state.pid, self.state.phase = process.pid, Phase.STARTING
             log.info("worker process started", extra={"pid": process.pid})
             for event in pipes.events():
                 self._handle(event)
@@ -117,31 +125,31 @@ class WorkerSupervisor:
             if time.monotonic() - started >= self.HEALTHY_AFTER_S:
                 backoff = self.BACKOFF_S
             self.state.restarts += 1
-            self.state.phase = "restarting"
+            self.state.phase = Phase.RESTARTING
             if code != LOAD_FAILED:  # else the worker said why itself
                 self.state.error = f"the worker process exited with code {code}"
             log.error("worker process exited; starting another", extra={"pid": process.pid, "code": code,
                                                                         "retry_in_s": backoff})
             self._stop.wait(backoff)
             backoff = min(backoff * 2, self.BACKOFF_MAX_S)
-        self.state.phase = "stopped"
+        self.state.phase = Phase.STOPPED
 
-    def _handle(self, event: dict) -> None:
-        kind = event.get("event")
-        if kind == "job":
-            # The worker's transitions, told to this process's waiters and streams at once.
-            self._store.notices.notify(event["id"], JobStatus(event["status"]))
-        elif kind == "generated":
-            self._on_generated(float(event["seconds"]))
-        elif kind == "loading":
-            self.state.phase = "loading"
-        elif kind == "ready":
-            self.state.phase, self.state.error, self.state.load_failed = "ready", None, False
-        elif kind == "load_failed":
-            self.state.error = f"the model failed to load: {event.get('error')}"
-            self.state.load_failed = True
-        elif kind == "problem":
-            self.state.error = event.get("error")
+    def _handle(self, event: WorkerEvent) -> None:
+        match event:
+            case JobChanged(id=job_id, status=status):
+                # The worker's transitions, told to this process's waiters and streams at once.
+                self._store.notices.notify(job_id, status)
+            case Generated(seconds=seconds):
+                self._on_generated(seconds)
+            case Loading():
+                self.state.phase = Phase.LOADING
+            case Ready():
+                self.state.phase, self.state.error, self.state.load_failed = Phase.READY, None, False
+            case LoadFailed(error=error):
+                self.state.error = f"the model failed to load: {error}"
+                self.state.load_failed = True
+            case Problem(error=error):
+                self.state.error = error
 
     def stop(self, timeout_s: float = 30.0) -> None:
         """Let the worker finish its job within `timeout_s`, then kill it (its lease returns the job)."""

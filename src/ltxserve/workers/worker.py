@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING
 
 from ..db import STORE_ERRORS
 from ..engine.spec import Progress
-from ..errors import ImageRejected
 from ..jobs import ClaimedJob, JobStatus, JobStore
-from ..request import GenerationRequest, decode_image
+from ..media.images import unpack_pixels
+from ..order import Order, UnsupportedOrder
 from ..storage import ResultStorage
 
 if TYPE_CHECKING:
@@ -59,7 +59,6 @@ class WorkerConfig:
     work_dir: Path  # scratch space for clips being written
     heartbeat_s: float = 5.0
     poll_s: float = 1.0
-    image_max_pixels: int = 50_000_000
 
 
 class Worker:
@@ -175,8 +174,8 @@ class Worker:
         started = time.perf_counter()
         self.current_job = job.id
         try:
-            request = GenerationRequest.model_validate(job.request)
-            image = decode_image(claimed.image, self.config.image_max_pixels) if claimed.image else None
+            order = Order.from_json(job.order)
+            images = {ref.name: unpack_pixels(ref, claimed.media[ref.name]) for ref in order.images}
 
             def progress(event: Progress) -> None:
                 try:
@@ -191,19 +190,10 @@ class Worker:
                 if not ours:
                     raise _Revoked
 
-            result = self.engine.generate(request.to_spec(image), output, progress=progress)
+            result = self.engine.generate(order, output, progress=progress, images=images)
             key = f"{job.id}.mp4"
             self.storage.put(output, key)
-            record = {
-                "seed": result.seed,
-                "width": result.width,
-                "height": result.height,
-                "fps": result.fps,
-                "num_frames": result.num_frames,
-                "audio_sample_rate": result.audio_sample_rate,
-                "timings": {stage: round(seconds, 4) for stage, seconds in result.timings.items()},
-            }
-            if self._complete(job.id, key, record):
+            if self._complete(job.id, key, result.to_json()):
                 seconds = time.perf_counter() - started
                 if self._on_generated is not None:
                     self._on_generated(seconds)
@@ -216,8 +206,15 @@ class Worker:
         except _Unrecorded:
             # The clip stays stored under its key: the lease returns the job, and its rerun overwrites it.
             log.error("could not record the result in time; the job will run again", extra=context)
-        except ImageRejected as exc:
-            self._fail(job.id, exc.code, exc.message)
+        except UnsupportedOrder as exc:
+            # An order from another version of ltxserve (a fleet mid-upgrade): guessing could make the wrong
+            # clip and charge for it.
+            log.error("job refused: unsupported order", extra={**context, "error": str(exc)})
+            self._fail(
+                job.id,
+                "unsupported_order",
+                f"This worker cannot carry out the request: {exc}. You were not charged; send it again.",
+            )
         except Exception:
             log.exception("job failed", extra=context)
             self._fail(

@@ -8,7 +8,8 @@ from starlette.concurrency import run_in_threadpool
 
 from ...billing import keys
 from ...billing.prices import to_dollars
-from ...request import rendering_detail
+from ...engine.spec import Geometry
+from ...order.vocabulary import DURATIONS, output_size
 from ..deps import MODELS, CurrentKey, ServicesDep
 from ..errors import ERROR_RESPONSES
 
@@ -37,13 +38,25 @@ class Pricing(BaseModel):
     )
 
 
+def rendering_detail(resolution: str, refine_max_pixels: int | None) -> str:
+    """How a resolution is rendered, in words for the price list: 4k is refined at half size by default."""
+    width, height = output_size(resolution, "16:9")
+    geometry = Geometry.of_output(width, height, 1, refine_max_pixels=refine_max_pixels)
+    if geometry.refine_scale == 1:
+        return f"{width}x{height}, refined at full size"
+    return (
+        f"{width}x{height}, refined at {geometry.refine_width}x{geometry.refine_height} and upsampled x2 in latent "
+        f"space: about {height // 2}p detail, and an image-to-video first frame is not reproduced exactly"
+    )
+
+
 @router.get("/v1/pricing", response_model=Pricing, summary="The price table")
 def pricing(services: ServicesDep) -> Pricing:
     per_second = {res: float(to_dollars(micro)) for res, micro in services.prices.per_second.items()}
     clips = [
         PriceRow(resolution=res, duration=duration, price=float(to_dollars(services.prices.price(res, duration))))
         for res in per_second
-        for duration in (6, 8, 10)
+        for duration in DURATIONS
     ]
     rendering = {res: rendering_detail(res, services.settings.refine_max_pixels) for res in per_second}
     return Pricing(

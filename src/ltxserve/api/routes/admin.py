@@ -15,9 +15,9 @@ from starlette.concurrency import run_in_threadpool
 from ...billing import keys
 from ...billing.prices import MAX_GRANT_DOLLARS, to_dollars, to_micro
 from ...errors import FieldIssue, InvalidRequest
-from ...request import plain_text
 from ..deps import AdminAccess, ServicesDep
 from ..errors import ERROR_RESPONSES
+from ..schemas import plain_text
 
 router = APIRouter(
     prefix="/admin",

@@ -13,12 +13,12 @@ from starlette.concurrency import run_in_threadpool
 from ...billing.prices import format_dollars
 from ...errors import ClientDisconnected, GenerationFailed, ImageRejected, SyncTimeout, WorkerLost
 from ...jobs import JobStatus, JobView
-from ...request import GenerationRequest
 from ..deps import GenerationKey, Model, ServicesDep
 from ..errors import ERROR_RESPONSES
 from ..intake import accept
 from ..outputs import serve_result
 from ..ratelimit import rate_limit_headers
+from ..schemas import GenerationRequest
 from ..services import Services
 
 log = logging.getLogger(__name__)

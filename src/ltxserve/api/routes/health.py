@@ -25,7 +25,7 @@ async def healthz() -> dict[str, str]:
 )
 async def readyz(request: Request, services: ServicesDep) -> JSONResponse:
     request_id = request.state.request_id
-    embedded = services.supervisor.state.to_json() if services.supervisor is not None else None
+    embedded = services.embedded.report() if services.embedded is not None else None
 
     def look() -> tuple[int, list[dict]]:
         services.db.ping()

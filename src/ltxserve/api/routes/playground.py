@@ -3,12 +3,14 @@ so it works offline), a client of the public API like any other. Not part of the
 
 from __future__ import annotations
 
+import json
 from functools import cache
 from importlib.resources import files
 
 from fastapi import APIRouter, Response
 
 from ...errors import NotFound
+from ...order.vocabulary import vocabulary
 
 router = APIRouter(include_in_schema=False)
 
@@ -16,6 +18,7 @@ _TYPES = {
     "index.html": "text/html; charset=utf-8",
     "app.js": "text/javascript; charset=utf-8",
     "style.css": "text/css; charset=utf-8",
+    "vocabulary.js": "text/javascript; charset=utf-8",
 }
 # The page runs only its own code and talks only to this server; clips may come from a storage bucket's
 # presigned URL, and a first frame may be any image URL the user names.
@@ -28,6 +31,9 @@ _POLICY = (
 
 @cache
 def _read(name: str) -> bytes:
+    if name == "vocabulary.js":
+        # The request's vocabulary as the server has it, so the page never lists choices of its own.
+        return f"export const VOCABULARY = {json.dumps(vocabulary(), ensure_ascii=False)};\n".encode()
     return (files("ltxserve") / "playground" / name).read_bytes()
 
 

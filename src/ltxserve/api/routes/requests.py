@@ -21,13 +21,13 @@ from ...billing.keys import KeyInfo
 from ...errors import FieldIssue, Forbidden, Gone, InvalidRequest, NotCancelable, NotReady, RequestNotFound
 from ...jobs import JobStatus, JobView
 from ...net.safe_fetch import FetchFailed, FetchRefused
-from ...request import AsyncGenerationRequest
 from ...webhooks import signing
 from ..deps import ApiKeyHeader, CurrentKey, GenerationKey, Model, ServicesDep, cached_key, services_of
 from ..errors import error_responses
 from ..intake import Delivery, accept, request_hash
 from ..outputs import result_location
 from ..records import RecordOut, StatusOut, record_of, status_of
+from ..schemas import AsyncGenerationRequest
 from ..services import Services
 
 router = APIRouter(tags=["async"])

@@ -1,0 +1,1 @@
+"""Media a request brings: fetched or decoded from what the client sent, once, at intake."""
