@@ -1,4 +1,5 @@
-"""What the routes use, built once per app from settings."""
+"""What the routes use, built once per app from settings and the job store by the server's composition root
+(roots/server.py)."""
 
 from __future__ import annotations
 
